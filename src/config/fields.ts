@@ -1,0 +1,45 @@
+/**
+ * Zod field types shared by component schemas: durations, sizes, names. Each parses the operator's
+ * text into the value the runtime uses, and its failure message says what was expected.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parseDuration, parseSize } from "./units.ts";
+
+/** A duration string (`250ms`, `2s`, `5m`, `1h`) parsed to milliseconds. */
+export function duration(description: string) {
+  return z.string().describe(description).transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          `invalid duration "${text}": expected a number with a unit, e.g. 250ms, 2s, 5m, 1h`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** A size string (`512KiB`, `64MiB`, `1GiB`) parsed to bytes. */
+export function size(description: string) {
+  return z.string().describe(description).transform((text, ctx) => {
+    const bytes = parseSize(text);
+    if (bytes === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `invalid size "${text}": expected a number with a unit, e.g. 512KiB, 64MiB, 1GiB`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
+/** Names of connectors and pipelines: they appear in logs, metric labels and subjects. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** Describes {@link NAME_PATTERN} in messages. */
+export const NAME_RULE = "letters, digits, '-' and '_', starting with a letter or digit";

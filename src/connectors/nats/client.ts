@@ -1,0 +1,428 @@
+/**
+ * The managed NATS client of one connector declaration: one connection shared by every pipeline
+ * that names the connector, opened on first use and drained when the last user lets go. It keeps a
+ * health record from the client's own status events rather than from a flag set once.
+ *
+ * @module
+ */
+import {
+  AuthorizationError,
+  type ConnectionOptions,
+  credsAuthenticator,
+  headers as createHeaders,
+  type MsgHdrs,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import type {
+  Connector,
+  ConnectorHealth,
+  ConnectorState,
+  Resources,
+  SendFailure,
+  Sink,
+  Source,
+} from "../../engine/types.ts";
+import { RuntimeError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { NatsConnectorConfig, NatsSinkConfig, NatsSourceConfig } from "./schema.ts";
+import { NatsSink } from "./sink.ts";
+import { NatsSource } from "./source.ts";
+
+/** Bytes published between two confirmations (flushes) of what the server has received. */
+const CONFIRM_EVERY_BYTES = 64 * 1024;
+
+/** The shared client behind every source and sink of one `type: nats` connector. */
+export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig> {
+  readonly name: string;
+  readonly type = "nats";
+  readonly #config: NatsConnectorConfig;
+  readonly #log: Logger;
+  readonly #fail: (error: Error) => void;
+  #nc: NatsConnection | undefined;
+  #opening: Promise<void> | undefined;
+  #users = 0;
+  #closing = false;
+  #state: ConnectorState = "closed";
+  #since = Date.now();
+  #reconnects = 0;
+  #lastError: { message: string; at: number } | undefined;
+  #server: { id: string; version: string; url: string } | undefined;
+  #overflows = 0;
+  // In-flight accounting: bytes handed to the client vs bytes the server has confirmed (by PONG).
+  #publishedBytes = 0;
+  #confirmedBytes = 0;
+  #confirming = false;
+  #overflowing = false;
+
+  constructor(name: string, config: NatsConnectorConfig, resources: Resources) {
+    this.name = name;
+    this.#config = config;
+    this.#log = resources.logger;
+    this.#fail = resources.fail;
+  }
+
+  /** The live connection; only valid between a resolved `acquire()` and the matching `release()`. */
+  get connection(): NatsConnection {
+    if (!this.#nc) throw new RuntimeError("not_connected", `Connector "${this.name}" is not open`);
+    return this.#nc;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<void> {
+    this.#users++;
+    try {
+      this.#opening ??= this.#open(signal);
+      await this.#opening;
+    } catch (e) {
+      this.#users--;
+      if (this.#users === 0) this.#opening = undefined;
+      throw e;
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.#users === 0) return;
+    this.#users--;
+    if (this.#users > 0) return;
+    const nc = this.#nc;
+    this.#opening = undefined;
+    if (!nc) return;
+    this.#closing = true;
+    try {
+      await nc.drain();
+    } catch (e) {
+      // Draining a connection that is already closed (e.g. the server is gone) is not a failure.
+      this.#log.debug("drain failed", { error: errorText(e) });
+      await nc.close().catch(() => {});
+    }
+    this.#nc = undefined;
+    this.#setState("closed");
+    this.#log.info("connector closed");
+  }
+
+  health(): ConnectorHealth {
+    const stats = this.#nc?.stats();
+    return {
+      name: this.name,
+      type: this.type,
+      state: this.#state,
+      since: this.#since,
+      reconnects: this.#reconnects,
+      lastError: this.#lastError,
+      server: this.#state === "connected" ? this.#server : undefined,
+      messagesIn: stats?.inMsgs ?? 0,
+      messagesOut: stats?.outMsgs ?? 0,
+      bytesIn: stats?.inBytes ?? 0,
+      bytesOut: stats?.outBytes ?? 0,
+      overflows: this.#overflows,
+      users: this.#users,
+    };
+  }
+
+  /** Round-trip time to the server, when connected. */
+  async rtt(): Promise<number | undefined> {
+    if (this.#state !== "connected" || !this.#nc) return undefined;
+    return await this.#nc.rtt().catch(() => undefined);
+  }
+
+  createSource(config: NatsSourceConfig, pipeline: string): Source {
+    return new NatsSource(this, config, this.#log.with({ pipeline }));
+  }
+
+  createSink(config: NatsSinkConfig, _pipeline: string): Sink {
+    return new NatsSink(this, config);
+  }
+
+  /**
+   * Publishes unless more than `max_pending` bytes are still unconfirmed by the server (a dead or
+   * slow uplink), so memory stays bounded; what is refused is counted by the caller.
+   */
+  publish(
+    subject: string,
+    data: Uint8Array,
+    headers: MsgHdrs | undefined,
+  ): SendFailure | undefined {
+    const nc = this.#nc;
+    if (!nc) return { kind: "error", reason: `connector "${this.name}" is not open` };
+    if (this.#publishedBytes - this.#confirmedBytes >= this.#config.max_pending) {
+      this.#overflows++;
+      if (!this.#overflowing) {
+        this.#overflowing = true;
+        this.#log.warn(
+          "connector overflowing: server has not confirmed sent data, refusing events",
+          {
+            max_pending: this.#config.max_pending,
+            state: this.#state,
+          },
+        );
+      }
+      return {
+        kind: "overflow",
+        reason: `more than ${this.#config.max_pending} bytes unconfirmed`,
+      };
+    }
+    try {
+      nc.publish(subject, data, headers ? { headers } : undefined);
+    } catch (e) {
+      return { kind: "error", reason: errorText(e) };
+    }
+    this.#publishedBytes += data.length + subject.length;
+    if (!this.#confirming && this.#publishedBytes - this.#confirmedBytes >= CONFIRM_EVERY_BYTES) {
+      this.#confirm();
+    }
+    return undefined;
+  }
+
+  /** Resolves once the server has everything published so far. */
+  async flush(): Promise<void> {
+    const nc = this.#nc;
+    if (!nc || nc.isClosed()) return;
+    const mark = this.#publishedBytes;
+    await nc.flush();
+    if (mark > this.#confirmedBytes) this.#confirmedBytes = mark;
+  }
+
+  #confirm(): void {
+    const nc = this.#nc;
+    if (!nc) return;
+    this.#confirming = true;
+    const mark = this.#publishedBytes;
+    nc.flush().then(
+      () => {
+        if (mark > this.#confirmedBytes) this.#confirmedBytes = mark;
+        if (
+          this.#overflowing &&
+          this.#publishedBytes - this.#confirmedBytes < this.#config.max_pending
+        ) {
+          this.#overflowing = false;
+          this.#log.info("connector accepting events again", { overflows: this.#overflows });
+        }
+      },
+      () => {/* the connection closed; its status events tell the story */},
+    ).finally(() => {
+      this.#confirming = false;
+      if (this.#publishedBytes - this.#confirmedBytes >= CONFIRM_EVERY_BYTES && this.#nc === nc) {
+        this.#confirm();
+      }
+    });
+  }
+
+  async #open(signal?: AbortSignal): Promise<void> {
+    const options = await this.#options();
+    const { wait, jitter, max_attempts: maxAttempts } = this.#config.reconnect;
+    this.#closing = false;
+    this.#setState("connecting");
+    for (let attempt = 1;; attempt++) {
+      signal?.throwIfAborted();
+      try {
+        const nc = await connect(options);
+        this.#nc = nc;
+        this.#publishedBytes = this.#confirmedBytes = 0;
+        this.#server = {
+          id: nc.info?.server_id ?? "",
+          version: nc.info?.version ?? "",
+          url: nc.getServer(),
+        };
+        this.#setState("connected");
+        this.#log.info("connector connected", { server: nc.getServer(), attempts: attempt });
+        this.#watch(nc);
+        return;
+      } catch (e) {
+        if (isAuthError(e)) {
+          const error = new RuntimeError(
+            "auth",
+            `Connector "${this.name}": the server refused the credentials (${
+              errorText(e)
+            }): check auth: in its declaration`,
+            { cause: e },
+          );
+          this.#recordError(error.message);
+          this.#setState("closed");
+          throw error;
+        }
+        this.#recordError(errorText(e));
+        if (maxAttempts >= 0 && attempt > maxAttempts) {
+          this.#setState("closed");
+          throw new RuntimeError(
+            "unreachable",
+            `Connector "${this.name}": no server reachable after ${attempt} attempts: ${
+              errorText(e)
+            }`,
+            { cause: e },
+          );
+        }
+        const delay = wait + Math.random() * jitter;
+        this.#log.warn("connector unreachable, retrying", {
+          servers: this.#config.servers.join(","),
+          error: errorText(e),
+          attempt,
+          retry_in_ms: Math.round(delay),
+        });
+        await abortableDelay(delay, signal);
+      }
+    }
+  }
+
+  async #options(): Promise<ConnectionOptions> {
+    const c = this.#config;
+    const options: ConnectionOptions = {
+      servers: c.servers,
+      maxReconnectAttempts: c.reconnect.max_attempts,
+      reconnectTimeWait: c.reconnect.wait,
+      reconnectJitter: c.reconnect.jitter,
+      reconnectJitterTLS: c.reconnect.jitter,
+      pingInterval: c.ping_interval,
+      timeout: c.connect_timeout,
+      ignoreClusterUpdates: false,
+    };
+    if (c.name) options.name = c.name;
+    const a = c.auth;
+    if (a?.token !== undefined) options.token = a.token;
+    if (a?.user !== undefined) {
+      options.user = a.user;
+      options.pass = a.password ?? "";
+    }
+    if (a?.nkey_seed_file !== undefined) {
+      const seed = (await readSecret(a.nkey_seed_file, this.name)).trim();
+      options.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+    }
+    if (a?.creds_file !== undefined) {
+      options.authenticator = credsAuthenticator(
+        new TextEncoder().encode(await readSecret(a.creds_file, this.name)),
+      );
+    }
+    const tlsUrl = c.servers.some((s) => s.startsWith("tls://"));
+    if (c.tls || tlsUrl) {
+      const t = c.tls;
+      options.tls = {};
+      if (t?.ca_file) options.tls.caFile = t.ca_file;
+      if (t?.cert_file) options.tls.certFile = t.cert_file;
+      if (t?.key_file) options.tls.keyFile = t.key_file;
+      if (t?.handshake_first) options.tls.handshakeFirst = true;
+    }
+    return options;
+  }
+
+  #watch(nc: NatsConnection): void {
+    (async () => {
+      for await (const s of nc.status()) {
+        switch (s.type) {
+          case "disconnect":
+            this.#setState("disconnected");
+            this.#log.warn("connector disconnected", { server: s.server });
+            break;
+          case "reconnecting":
+            if (this.#state !== "reconnecting") this.#log.info("connector reconnecting");
+            this.#setState("reconnecting");
+            break;
+          case "reconnect":
+            this.#reconnects++;
+            this.#server = {
+              id: nc.info?.server_id ?? "",
+              version: nc.info?.version ?? "",
+              url: s.server,
+            };
+            // Data buffered while disconnected has been written; confirm it afresh.
+            this.#setState("connected");
+            this.#log.info("connector reconnected", {
+              server: s.server,
+              reconnects: this.#reconnects,
+            });
+            this.#confirm();
+            break;
+          case "error":
+            this.#recordError(errorText(s.error));
+            this.#log.warn("connector error", { error: errorText(s.error) });
+            break;
+          case "staleConnection":
+            this.#recordError("stale connection: no PONG from the server");
+            break;
+          case "slowConsumer":
+            this.#recordError(`slow consumer: ${s.pending} messages pending in the client`);
+            break;
+          case "close":
+            break;
+        }
+      }
+    })().catch(() => {});
+    nc.closed().then((err) => {
+      this.#setState("closed");
+      if (this.#closing || this.#nc !== nc) return;
+      // Closed without release(): reconnect attempts ran out or the server rejected us for good.
+      const reason = err ? errorText(err) : "the connection was closed";
+      this.#recordError(reason);
+      this.#nc = undefined;
+      this.#opening = undefined;
+      this.#fail(new RuntimeError("closed", `Connector "${this.name}" closed: ${reason}`));
+    });
+  }
+
+  #setState(state: ConnectorState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#since = Date.now();
+  }
+
+  #recordError(message: string): void {
+    this.#lastError = { message, at: Date.now() };
+  }
+}
+
+/** Headers for an outgoing message: source headers when passed through, plus annotations. */
+export function buildHeaders(
+  source: MsgHdrs | undefined,
+  extra: Readonly<Record<string, string>> | undefined,
+): MsgHdrs {
+  const h = createHeaders();
+  if (source) {
+    for (const k of source.keys()) for (const v of source.values(k)) h.append(k, v);
+  }
+  if (extra) {
+    // Header values may not contain CR or LF: nats.js rejects them.
+    for (const [k, v] of Object.entries(extra)) h.set(k, v.replace(/[\r\n]+/g, " "));
+  }
+  return h;
+}
+
+async function readSecret(path: string, connector: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    const hint = e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+      ? ` (grant --allow-read=${path})`
+      : "";
+    throw new RuntimeError(
+      "credentials",
+      `Connector "${connector}": cannot read credentials file "${path}": ${errorText(e)}${hint}`,
+      { cause: e },
+    );
+  }
+}
+
+function isAuthError(e: unknown): boolean {
+  if (e instanceof AuthorizationError) return true;
+  const text = errorText(e).toLowerCase();
+  return text.includes("authorization violation") || text.includes("authentication");
+}
+
+/** A one-line error text for logs and headers. */
+export function errorText(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.replace(/\s*\n\s*/g, " ").slice(0, 300);
+}
+
+function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,159 @@
+/**
+ * Config schemas of the `nats` connector type: the connector declaration, a pipeline source and a
+ * sink. Declared once; validation, TypeScript types and the reference docs come from here.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { duration, size } from "../../config/fields.ts";
+import { subjectProblem } from "./subject.ts";
+import { compileTemplate, TemplateSyntaxError } from "./template.ts";
+
+function serverUrl(text: string): string | undefined {
+  const withScheme = text.includes("://") ? text : `nats://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return `invalid server URL "${text}": expected nats://host:port or tls://host:port`;
+  }
+  if (!["nats:", "tls:"].includes(url.protocol)) {
+    return `unsupported scheme "${url.protocol}" in "${text}": expected nats:// or tls://`;
+  }
+  if (url.username || url.password) {
+    return `credentials in server URL "${url.hostname}": put them under auth: so they stay out of logs`;
+  }
+  if (!url.hostname) return `server URL "${text}" has no host`;
+  return undefined;
+}
+
+const servers = z
+  .union([z.string(), z.array(z.string()).min(1, "expected at least one server URL")])
+  .describe("NATS server URL, or a list of them (nats://host:port, tls://host:port)")
+  .transform((v, ctx) => {
+    const list = typeof v === "string" ? v.split(",").map((s) => s.trim()) : v;
+    list.forEach((text, i) => {
+      const problem = serverUrl(text);
+      if (problem) {
+        ctx.addIssue({ code: "custom", message: problem, path: typeof v === "string" ? [] : [i] });
+      }
+    });
+    return list;
+  });
+
+const auth = z
+  .strictObject({
+    token: z.string().min(1).optional().describe("Token authentication"),
+    user: z.string().min(1).optional().describe("User name (with password)"),
+    password: z.string().optional().describe("Password (with user)"),
+    nkey_seed_file: z.string().min(1).optional().describe("Path of a file holding an NKey seed"),
+    creds_file: z.string().min(1).optional().describe("Path of a .creds file (JWT + NKey seed)"),
+  })
+  .describe("Credentials: exactly one of token, user+password, nkey_seed_file, creds_file")
+  .superRefine((a, ctx) => {
+    const forms = [
+      a.token !== undefined && "token",
+      (a.user !== undefined || a.password !== undefined) && "user/password",
+      a.nkey_seed_file !== undefined && "nkey_seed_file",
+      a.creds_file !== undefined && "creds_file",
+    ].filter(Boolean);
+    if (forms.length !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: forms.length === 0
+          ? "expected one of token, user+password, nkey_seed_file, creds_file"
+          : `expected exactly one form of credentials, got ${forms.join(" and ")}`,
+      });
+    }
+    if ((a.user === undefined) !== (a.password === undefined)) {
+      ctx.addIssue({ code: "custom", message: "user and password go together: set both" });
+    }
+  });
+
+const tls = z
+  .strictObject({
+    ca_file: z.string().min(1).optional().describe("CA certificate(s) to verify the server with"),
+    cert_file: z.string().min(1).optional().describe("Client certificate (with key_file)"),
+    key_file: z.string().min(1).optional().describe("Client private key (with cert_file)"),
+    handshake_first: z.boolean().default(false).describe(
+      "TLS before the NATS INFO (server option handshake_first)",
+    ),
+  })
+  .describe("TLS settings; the server certificate is always verified")
+  .superRefine((t, ctx) => {
+    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
+      ctx.addIssue({ code: "custom", message: "cert_file and key_file go together: set both" });
+    }
+  });
+
+const reconnect = z
+  .strictObject({
+    wait: duration("Base delay between reconnect attempts").default(2000),
+    jitter: duration("Random extra delay added to each wait").default(500),
+    max_attempts: z.int().min(-1).default(-1).describe(
+      "Attempts before giving up; -1 retries forever (a gateway never gives up)",
+    ),
+  })
+  .describe("Reconnect behaviour, also used while the first connection is being made");
+
+/** Schema of a `type: nats` connector declaration. */
+export const natsConnectorSchema = z.strictObject({
+  servers: servers.default(["nats://127.0.0.1:4222"]),
+  name: z.string().min(1).optional().describe("Client name shown in the server's monitoring"),
+  auth: auth.optional(),
+  tls: tls.optional(),
+  reconnect: reconnect.default({ wait: 2000, jitter: 500, max_attempts: -1 }),
+  ping_interval: duration("How often the client pings the server to detect a dead link").default(
+    30000,
+  ),
+  connect_timeout: duration("Time allowed for one connection attempt").default(5000),
+  max_pending: size(
+    "Sent bytes not yet confirmed by the server before sinks on this connector refuse events",
+  ).default(8 * 1024 * 1024),
+});
+
+/** The parsed form of {@link natsConnectorSchema}. */
+export type NatsConnectorConfig = z.output<typeof natsConnectorSchema>;
+
+function subjectField(wildcards: boolean, description: string) {
+  return z.string().describe(description).superRefine((s, ctx) => {
+    const problem = subjectProblem(s, { wildcards });
+    if (problem) ctx.addIssue({ code: "custom", message: `invalid subject "${s}": ${problem}` });
+  });
+}
+
+/** Schema of a pipeline `source:` on a nats connector. */
+export const natsSourceSchema = z.strictObject({
+  subject: subjectField(true, "Subject to subscribe to; `*` and a final `>` are wildcards"),
+  queue: z.string().regex(
+    /^[^\s.*>]+$/,
+    "expected a queue group name without spaces, '.', '*' or '>'",
+  )
+    .optional().describe("Queue group: instances in one group share the stream"),
+  format: z.enum(["json"]).default("json").describe("Payload format of the events"),
+});
+
+/** The parsed form of {@link natsSourceSchema}. */
+export type NatsSourceConfig = z.output<typeof natsSourceSchema>;
+
+/** Schema of a pipeline sink (or `dead_letter:`) on a nats connector. */
+export const natsSinkSchema = z.strictObject({
+  subject: z.string().describe(
+    "Subject to publish to; may be a template: {field.path} from the event, {_tokens[N]} of the source subject",
+  ).superRefine((s, ctx) => {
+    try {
+      compileTemplate(s);
+    } catch (e) {
+      if (!(e instanceof TemplateSyntaxError)) throw e;
+      ctx.addIssue({
+        code: "custom",
+        message: `invalid subject template "${s}": ${e.message}`,
+        params: { offset: e.offset },
+      });
+    }
+  }),
+  pass_headers: z.boolean().default(false).describe("Copy the source message's headers"),
+});
+
+/** The parsed form of {@link natsSinkSchema}. */
+export type NatsSinkConfig = z.output<typeof natsSinkSchema>;

@@ -1,0 +1,281 @@
+/**
+ * CEL filters over decoded events. An expression is parsed and type-checked once by
+ * {@linkcode compileFilter}; {@linkcode Filter.matches} then runs per event without reparsing.
+ *
+ * What an expression can name:
+ *
+ * - the top-level fields of a JSON object event, as variables: `temperature > 30 && site == "a"`;
+ * - `event`, the whole decoded payload, also when it is not an object, and for field names that
+ *   are not identifiers: `event["odd-key"]`;
+ * - `_subject` (string), `_tokens` (list of the subject's tokens) and `_headers` (map of header
+ *   name to its first value; empty when the message has no headers).
+ *
+ * `event`, `_subject`, `_tokens` and `_headers` are reserved: they win over event fields of the
+ * same name. A field the event does not have is an evaluation error, and so the event does not
+ * pass; use `has(event.field)` to test for optional fields.
+ *
+ * @example Usage
+ * ```ts
+ * import { compileFilter } from "./filter.ts";
+ *
+ * const hot = compileFilter('temperature > 30 && _tokens[1] == "site-a"');
+ * hot.matches({ temperature: 30.5 }, { subject: "sensors.site-a", headers: undefined }); // true
+ * ```
+ *
+ * @module
+ */
+
+import { Environment } from "cel";
+
+/** Headers as nats.js MsgHdrs exposes them (structural, so no nats import is needed). */
+export interface HeaderSource {
+  /** Names of the headers present. */
+  keys(): string[];
+  /** First value of the header `name`. */
+  get(name: string): string;
+}
+
+/** What a filter may see of a message besides its payload. */
+export interface EventMeta {
+  /** Subject the message arrived on. */
+  subject: string;
+  /** Message headers, or `undefined` when the message has none. */
+  headers?: HeaderSource | undefined;
+}
+
+/**
+ * An expression that cannot be used as a filter. Thrown at compile time, so a bad filter stops a
+ * pipeline from starting instead of dropping every event.
+ */
+export class FilterCompileError extends SyntaxError {
+  /** Stable code: "filter_syntax" when the expression does not parse, "filter_type" when it does
+   * not type-check or does not return a bool. */
+  readonly code: "filter_syntax" | "filter_type";
+  /** 0-based character offset into the expression where the problem is. */
+  readonly offset: number;
+
+  constructor(
+    message: string,
+    code: "filter_syntax" | "filter_type",
+    offset: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "FilterCompileError";
+    this.code = code;
+    this.offset = offset;
+  }
+}
+
+/**
+ * An event the filter could not evaluate, e.g. because a field it names is missing. Such an event
+ * does not pass; the message is one short line, fit for a log or a dead-letter header.
+ */
+export class FilterEvalError extends Error {
+  /** Stable code: "filter_eval". */
+  readonly code = "filter_eval";
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FilterEvalError";
+  }
+}
+
+/** A compiled filter expression. */
+export interface Filter {
+  /** The expression as written. */
+  readonly expression: string;
+  /** True when the event passes. Throws FilterEvalError when evaluation fails. */
+  matches(event: unknown, meta: EventMeta): boolean;
+}
+
+/**
+ * Parse and type-check `expression` once, for evaluation against many events.
+ *
+ * @example Usage
+ * ```ts
+ * import { compileFilter } from "./filter.ts";
+ *
+ * const f = compileFilter('reading.temp > 3 && "X-Site" in _headers');
+ * f.expression; // 'reading.temp > 3 && "X-Site" in _headers'
+ * ```
+ *
+ * @param expression A CEL expression that evaluates to a bool.
+ * @returns The compiled filter.
+ * @throws {FilterCompileError} When the expression does not parse, does not type-check, or its
+ * result type is known and is not `bool`.
+ */
+export function compileFilter(expression: string): Filter {
+  let program: Program;
+  try {
+    program = env.parse(expression) as Program;
+  } catch (err) {
+    throw new FilterCompileError(summary(err), "filter_syntax", offsetOf(err), { cause: err });
+  }
+  // Checking now caches the types in the AST, so evaluation does not check again per event.
+  const checked = program.check();
+  if (!checked.valid) {
+    throw new FilterCompileError(summary(checked.error), "filter_type", offsetOf(checked.error), {
+      cause: checked.error,
+    });
+  }
+  if (checked.type !== "bool" && checked.type !== "dyn") {
+    throw new FilterCompileError(
+      `filter must return a bool, got ${checked.type}`,
+      "filter_type",
+      0,
+    );
+  }
+  return new CelFilter(expression, program, identifiers(program.ast));
+}
+
+// Module-private below.
+
+/** The parts of a cel-js parse result used here; its own types put `any` in the way. */
+interface Program {
+  (context: Record<string, unknown>): unknown;
+  readonly ast: unknown;
+  check(): { valid: boolean; type?: string; error?: unknown };
+}
+
+// Creating an Environment is costly; one serves every filter, as it holds no per-filter state.
+// Undeclared variables are dyn because event fields are not known in advance; mixed literals such
+// as `[1, 2.5]` are allowed because JSON numbers are doubles while CEL literals may be ints.
+const env = new Environment({
+  unlistedVariablesAreDyn: true,
+  homogeneousAggregateLiterals: false,
+});
+
+const EMPTY_HEADERS: ReadonlyMap<string, string> = new Map();
+
+class CelFilter implements Filter {
+  readonly expression: string;
+  readonly #program: Program;
+  /** Reused per event: cel-js reads variables with `ctx[name]`, so no prototype may answer. */
+  readonly #ctx: Record<string, unknown> = Object.create(null);
+  readonly #event: boolean;
+  readonly #subject: boolean;
+  readonly #tokens: boolean;
+  readonly #headers: boolean;
+  /** Names the expression uses that are read from the event's own fields. */
+  readonly #fields: readonly string[];
+  // Messages of a subscription often share a subject; splitting it again costs more than comparing.
+  #lastSubject = "";
+  #lastTokens: readonly string[] = [""];
+
+  constructor(expression: string, program: Program, names: ReadonlySet<string>) {
+    this.expression = expression;
+    this.#program = program;
+    this.#event = names.has("event");
+    this.#subject = names.has("_subject");
+    this.#tokens = names.has("_tokens");
+    this.#headers = names.has("_headers");
+    this.#fields = [...names].filter((n) => !RESERVED.has(n));
+  }
+
+  matches(event: unknown, meta: EventMeta): boolean {
+    const ctx = this.#ctx;
+    if (this.#event) ctx.event = event;
+    if (this.#subject) ctx._subject = meta.subject;
+    if (this.#tokens) ctx._tokens = this.#tokensOf(meta.subject);
+    if (this.#headers) ctx._headers = headerMap(meta.headers);
+    const fields = this.#fields;
+    if (fields.length !== 0) {
+      // Every name is assigned on every event, so nothing is left over from the previous one.
+      const obj = typeof event === "object" && event !== null && !Array.isArray(event)
+        ? event as Record<string, unknown>
+        : undefined;
+      for (let i = 0; i < fields.length; i++) {
+        const name = fields[i]!;
+        ctx[name] = obj !== undefined && Object.hasOwn(obj, name) ? obj[name] : undefined;
+      }
+    }
+    let result: unknown;
+    try {
+      result = this.#program(ctx);
+    } catch (err) {
+      throw new FilterEvalError(summary(err), { cause: err });
+    }
+    if (typeof result !== "boolean") {
+      throw new FilterEvalError(`filter must return a bool, got ${celTypeOf(result)}`);
+    }
+    return result;
+  }
+
+  #tokensOf(subject: string): readonly string[] {
+    if (subject !== this.#lastSubject) {
+      this.#lastTokens = subject.split(".");
+      this.#lastSubject = subject;
+    }
+    return this.#lastTokens;
+  }
+}
+
+const RESERVED: ReadonlySet<string> = new Set(["event", "_subject", "_tokens", "_headers"]);
+
+function headerMap(headers: HeaderSource | undefined): ReadonlyMap<string, string> {
+  if (headers === undefined) return EMPTY_HEADERS;
+  const map = new Map<string, string>();
+  for (const name of headers.keys()) map.set(name, headers.get(name));
+  return map;
+}
+
+/** Names of all identifiers in a cel-js AST (nodes `{op: "id", args: name}`). */
+function identifiers(ast: unknown): Set<string> {
+  const names = new Set<string>();
+  const seen = new Set<object>();
+  const visit = (node: unknown): void => {
+    if (typeof node !== "object" || node === null || seen.has(node)) return;
+    seen.add(node);
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    const { op, args } = node as { op?: unknown; args?: unknown };
+    if (op === "id" && typeof args === "string") names.add(args);
+    else if (op !== "value") visit(args);
+  };
+  visit(ast);
+  return names;
+}
+
+/** The first line of a cel-js error: its summary, without the source snippet. */
+function summary(err: unknown): string {
+  const text = typeof err === "object" && err !== null && "summary" in err &&
+      typeof err.summary === "string"
+    ? err.summary
+    : err instanceof Error
+    ? err.message
+    : String(err);
+  const line = text.split("\n", 1)[0]!.trim();
+  return line === "" ? "invalid expression" : line;
+}
+
+function offsetOf(err: unknown): number {
+  if (typeof err === "object" && err !== null && "range" in err) {
+    const range = err.range as { start?: unknown } | undefined;
+    if (typeof range?.start === "number") return range.start;
+  }
+  return 0;
+}
+
+/** The CEL name of a JavaScript value's type, for messages. */
+function celTypeOf(value: unknown): string {
+  switch (typeof value) {
+    case "bigint":
+      return "int";
+    case "number":
+      return "double";
+    case "string":
+      return "string";
+    case "undefined":
+      return "undefined";
+    case "object":
+      if (value === null) return "null";
+      if (Array.isArray(value)) return "list";
+      if (value instanceof Uint8Array) return "bytes";
+      return "map";
+    default:
+      return typeof value;
+  }
+}

@@ -1,0 +1,1 @@
+import { assert, assertEquals, assertRejects } from "./_harness/assert.ts";
