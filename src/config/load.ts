@@ -8,7 +8,7 @@
 import type { z } from "zod";
 import { ConfigError, ConfigErrors, type Location } from "../errors.ts";
 import { compileFilter, FilterCompileError } from "../filter/filter.ts";
-import type { Registry } from "../registry.ts";
+import type { AnyConnectorType, Registry } from "../registry.ts";
 import type { Config, ConnectorDecl, EndpointDecl, PipelineDecl } from "./config.ts";
 import { NAME_PATTERN, NAME_RULE } from "./fields.ts";
 import { interpolate } from "./interpolate.ts";
@@ -177,9 +177,16 @@ export function loadConfigTexts(texts: readonly ConfigText[], options: LoadOptio
     const decl = checkConnector(name, raw, origin, options.registry, errors);
     if (decl) connectors.set(name, decl);
   }
+  // A pipeline's endpoints are checked against their connector's type even when the connector's
+  // own settings are invalid, so that one load reports both.
+  const connectorTypes = new Map<string, AnyConnectorType | undefined>();
+  for (const [name, { raw }] of connectorSrc) {
+    const type = isPlainObject(raw) && typeof raw.type === "string" ? raw.type : undefined;
+    connectorTypes.set(name, type === undefined ? undefined : options.registry.get(type));
+  }
   const pipelines = new Map<string, PipelineDecl>();
   for (const [name, { raw, origin }] of pipelineSrc) {
-    const decl = checkPipeline(name, raw, origin, connectorSrc, connectors, errors);
+    const decl = checkPipeline(name, raw, origin, connectorTypes, errors);
     if (decl) pipelines.set(name, decl);
   }
   if (errors.length > 0) throw new ConfigErrors(sortErrors(errors));
@@ -239,8 +246,7 @@ function checkPipeline(
   name: string,
   raw: unknown,
   { file, path }: Origin,
-  declared: Map<string, unknown>,
-  connectors: Map<string, ConnectorDecl>,
+  declared: Map<string, AnyConnectorType | undefined>,
   errors: ConfigError[],
 ): PipelineDecl | undefined {
   const parsed = pipelineSchema.safeParse(raw, { reportInput: true });
@@ -269,9 +275,9 @@ function checkPipeline(
       );
       return undefined;
     }
-    const decl = connectors.get(connector);
-    if (!decl) return undefined; // its own errors are reported already
-    const schema = kind === "source" ? decl.type.sourceSchema : decl.type.sinkSchema;
+    const type = declared.get(connector);
+    if (!type) return undefined; // its unknown or missing type is reported already
+    const schema = kind === "source" ? type.sourceSchema : type.sinkSchema;
     const settings = schema.safeParse(rest, { reportInput: true });
     if (!settings.success) {
       errors.push(...issueErrors(file, at, settings.error.issues, schema));

@@ -4,7 +4,17 @@
  *
  * @module
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from "yaml";
 import { ConfigError, type Location } from "../errors.ts";
 
 /** A key path into the document, e.g. `["pipelines", "alerts", "sinks", 0, "subject"]`. */
@@ -39,55 +49,139 @@ export class YamlFile {
   static parse(path: string, text: string): { file: YamlFile; errors: ConfigError[] } {
     const file = new YamlFile(path, text);
     const errors = file.#doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
+      // Without prettyErrors the library leaves linePos unset: position from the offset instead.
+      const pos = file.#lines.linePos(e.pos[0]);
+      const location = { file: path, line: pos.line, column: pos.col };
+      if (e.code === "DUPLICATE_KEY") {
+        const dup = file.#duplicateKey(e.pos[0]);
+        if (dup) {
+          const first = file.#lines.linePos(dup.first);
+          return new ConfigError(
+            `key "${dup.key}" appears twice in one map: first at ${path}:${first.line}:${first.col}`,
+            "",
+            location,
+          );
+        }
+      }
       const message = e.message.split("\n")[0] ?? e.message;
       return new ConfigError(
         `invalid YAML: ${message.replace(/ at line \d+, column \d+:?$/, "")}`,
         "",
-        pos ? { file: path, line: pos.line, column: pos.col } : { file: path, line: 1, column: 1 },
+        location,
       );
     });
     return { file, errors };
   }
 
+  /** The key starting at `offset` and the offset of its first occurrence in the same map. */
+  #duplicateKey(offset: number): { key: string; first: number } | undefined {
+    let found: { key: string; first: number } | undefined;
+    visit(this.#doc, {
+      Map: (_, map) => {
+        const seen = new Map<string, number>();
+        for (const pair of map.items) {
+          if (!isScalar(pair.key)) continue;
+          const key = String(pair.key.value);
+          const start = pair.key.range?.[0] ?? -1;
+          const first = seen.get(key);
+          if (start === offset && first !== undefined) {
+            found = { key, first };
+            return visit.BREAK;
+          }
+          if (first === undefined) seen.set(key, start);
+        }
+        return undefined;
+      },
+    });
+    return found;
+  }
+
   /**
    * Where the value at `path` stands. With `key: true` the position of the map key itself (for
-   * unknown keys). A path that does not exist resolves to its deepest existing parent.
-   * `offset` moves into a single-line scalar (e.g. to a character of a CEL expression).
+   * unknown keys). A map or list value that has a key is located at its key, so a problem of the
+   * whole `auth:` block points at `auth:` rather than at its first entry. A path that does not
+   * exist (a missing key) resolves to the key of its deepest existing parent.
+   * `offset` moves into a single-line scalar (e.g. to a character of a CEL expression); it counts
+   * characters of the parsed string, so escapes of quoted scalars are accounted for. When `value`
+   * is given and differs from the scalar as written (interpolation replaced part of it), the
+   * offset cannot be mapped back and the scalar's start is used.
    */
-  locate(path: KeyPath, options: { key?: boolean; offset?: number } = {}): Location {
+  locate(
+    path: KeyPath,
+    options: { key?: boolean; offset?: number; value?: string } = {},
+  ): Location {
     let node: Node | null | undefined = this.#doc.contents as Node | null;
     let keyNode: Node | undefined;
+    let complete = true;
     for (const step of path) {
-      keyNode = undefined;
       if (isMap(node)) {
         const pair = node.items.find((p) =>
           isPair(p) && (isScalar(p.key) ? String(p.key.value) === String(step) : false)
         );
-        if (!pair) break;
+        if (!pair) {
+          complete = false;
+          break;
+        }
         keyNode = pair.key as Node;
         node = pair.value as Node | null;
       } else if (isSeq(node) && typeof step === "number") {
         const item = node.items[step] as Node | undefined;
-        if (!item) break;
+        if (!item) {
+          complete = false;
+          break;
+        }
+        keyNode = undefined;
         node = item;
       } else {
+        complete = false;
         break;
       }
     }
-    const target = options.key && keyNode ? keyNode : node ?? keyNode;
+    const atKey = keyNode !== undefined &&
+      (options.key || !complete || isCollection(node) || node === null || node === undefined);
+    const target = atKey ? keyNode : node ?? keyNode;
     let start = target?.range?.[0] ?? 0;
-    if (options.offset !== undefined && isScalar(target) && !options.key) {
+    if (
+      options.offset !== undefined && complete && !atKey && isScalar(target) &&
+      (options.value === undefined || options.value === target.value)
+    ) {
       const quoted = target.type === "QUOTE_DOUBLE" || target.type === "QUOTE_SINGLE";
-      const single = target.type === "PLAIN" || quoted;
       const end = target.range?.[1] ?? start;
-      if (single && !this.#text.slice(start, end).includes("\n")) {
-        start += (quoted ? 1 : 0) + options.offset;
+      const source = this.#text.slice(start, end);
+      if ((target.type === "PLAIN" || quoted) && !source.includes("\n")) {
+        start += quoted
+          ? 1 + sourceOffset(source.slice(1), options.offset, target.type === "QUOTE_DOUBLE")
+          : options.offset;
       }
     }
     const pos = this.#lines.linePos(start);
     return { file: this.path, line: pos.line, column: pos.col };
   }
+}
+
+/**
+ * Maps an offset into the parsed value of a single-line quoted scalar to an offset into its source
+ * text (after the opening quote): `\"` or `''` is two characters written for one parsed.
+ */
+function sourceOffset(source: string, offset: number, double: boolean): number {
+  let parsed = 0;
+  let i = 0;
+  while (parsed < offset && i < source.length) {
+    if (double && source[i] === "\\") {
+      const kind = source[i + 1];
+      const digits = kind === "x" ? 2 : kind === "u" ? 4 : kind === "U" ? 8 : 0;
+      const code = digits ? parseInt(source.slice(i + 2, i + 2 + digits), 16) : 0;
+      parsed += code > 0xffff ? 2 : 1;
+      i += 2 + digits;
+    } else if (!double && source[i] === "'" && source[i + 1] === "'") {
+      parsed++;
+      i += 2;
+    } else {
+      parsed++;
+      i++;
+    }
+  }
+  return i;
 }
 
 /** Renders a key path the way operators write it: `pipelines.alerts.sinks[0].subject`. */

@@ -16,6 +16,7 @@ export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 /** The command that is looked up on PATH when no executable is given. */
 export const DEFAULT_EXECUTABLE = "nats-server";
 
+const DEBIAN_EXECUTABLE = "/usr/sbin/nats-server";
 // The server's log is kept for failure messages only; its tail is what matters.
 const OUTPUT_LIMIT_CHARS = 256 * 1024;
 // Neither the ports file nor the listening socket announce themselves: both are polled.
@@ -51,7 +52,7 @@ export interface NatsServerOptions {
   /**
    * The nats-server executable: a command looked up on PATH or a path.
    *
-   * @default {"nats-server"}
+   * @default {"nats-server"} on PATH, else `/usr/sbin/nats-server` (Debian's place)
    */
   executable?: string;
   /**
@@ -66,6 +67,12 @@ export interface NatsServerOptions {
    * @default {5000}
    */
   stopTimeoutMs?: number;
+  /**
+   * Directory in which the server's temporary directory is made.
+   *
+   * @default {undefined} the system's (`TMPDIR`, else `/tmp`)
+   */
+  tempRoot?: string;
   /**
    * Run the server in its own session, so that Ctrl-C in a terminal reaches only the parent,
    * which can then shut things down in order. A detached server outlives a parent that is
@@ -216,7 +223,10 @@ export class NatsServer implements AsyncDisposable {
   protected async launch(): Promise<void> {
     if (this.running) throw new Error("Cannot launch nats-server: it is already running");
     const freshDir = this.#dir === undefined;
-    this.#dir ??= await Deno.makeTempDir({ prefix: "sluice-nats-" });
+    this.#dir ??= await Deno.makeTempDir({
+      prefix: "sluice-nats-",
+      ...(this.#options.tempRoot === undefined ? {} : { dir: this.#options.tempRoot }),
+    });
     try {
       await this.#spawn(this.#dir);
     } catch (error) {
@@ -288,21 +298,28 @@ export class NatsServer implements AsyncDisposable {
     await Deno.writeTextFile(configFile, this.#config(dir));
     const executable = this.#options.executable ?? DEFAULT_EXECUTABLE;
 
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(executable, {
-        args: ["-c", configFile],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        detached: this.#options.detached ?? false,
-      }).spawn();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new NatsServerNotFoundError(executable, { cause: error });
+    // Debian installs nats-server into /usr/sbin, which is not on every user's PATH.
+    const candidates = this.#options.executable === undefined
+      ? [executable, DEBIAN_EXECUTABLE]
+      : [executable];
+    let child: Deno.ChildProcess | undefined;
+    let notFound: unknown;
+    for (const candidate of candidates) {
+      try {
+        child = new Deno.Command(candidate, {
+          args: ["-c", configFile],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          detached: this.#options.detached ?? false,
+        }).spawn();
+        break;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        notFound = error;
       }
-      throw error;
     }
+    if (child === undefined) throw new NatsServerNotFoundError(executable, { cause: notFound });
 
     const running: Running = {
       child,
@@ -437,7 +454,7 @@ async function poll<T>(
 
 /** Resolves `true` when `promise` settles within `ms`, `false` otherwise; never leaves a timer. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const elapsed = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
   });

@@ -147,7 +147,7 @@ export const natsSinkSchema = z.strictObject({
       if (!(e instanceof TemplateSyntaxError)) throw e;
       ctx.addIssue({
         code: "custom",
-        message: `invalid subject template "${s}": ${e.message}`,
+        message: e.message,
         params: { offset: e.offset },
       });
     }
