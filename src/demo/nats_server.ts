@@ -321,6 +321,7 @@ export class NatsServer implements AsyncDisposable {
     }
     if (child === undefined) throw new NatsServerNotFoundError(executable, { cause: notFound });
 
+    const pid = child.pid;
     const running: Running = {
       child,
       exitStatus: undefined,
@@ -339,7 +340,7 @@ export class NatsServer implements AsyncDisposable {
     const deadline = Date.now() + timeoutMs;
     try {
       const ports = await poll(
-        () => readPortsFile(dir, child.pid),
+        () => readPortsFile(dir, pid),
         running,
         deadline,
         "the ports file",

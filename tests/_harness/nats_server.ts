@@ -35,33 +35,33 @@ export interface ConnzConnection {
   ip: string;
   port: number;
   subscriptions: number;
-  in_msgs: number;
-  out_msgs: number;
-  pending_bytes: number;
+  "in_msgs": number;
+  "out_msgs": number;
+  "pending_bytes": number;
   /** Subjects subscribed to; present because the request asks for `subs=1`. */
-  subscriptions_list?: string[];
+  "subscriptions_list"?: string[];
 }
 
 /** The response of `/connz?subs=1`. */
 export interface ConnzResponse {
-  server_id: string;
-  num_connections: number;
+  "server_id": string;
+  "num_connections": number;
   total: number;
   connections: ConnzConnection[];
 }
 
 /** The response of `/varz`; only the fields the tests use. */
 export interface VarzResponse {
-  server_id: string;
+  "server_id": string;
   version: string;
   port: number;
-  max_payload: number;
+  "max_payload": number;
   connections: number;
-  total_connections: number;
-  in_msgs: number;
-  out_msgs: number;
-  slow_consumers: number;
-  jetstream?: { config?: { store_dir?: string } };
+  "total_connections": number;
+  "in_msgs": number;
+  "out_msgs": number;
+  "slow_consumers": number;
+  jetstream?: { config?: { "store_dir"?: string } };
 }
 
 /**

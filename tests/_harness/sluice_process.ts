@@ -32,6 +32,23 @@ export const DEFAULT_DENO_FLAGS: readonly string[] = [
   "--allow-write",
 ];
 
+/**
+ * Environment variable with the command prefix that runs Deno for Sluice, split on whitespace,
+ * e.g. `qemu-aarch64-static -L <sysroot> <aarch64 deno>` (set by `tests/aarch64/run.sh`).
+ * Only Sluice runs on it; the test runner and nats-server stay on the host.
+ */
+export const RUNTIME_ENV = "SLUICE_DENO";
+
+/**
+ * The runtime used when {@linkcode SluiceProcessOptions.runtime} is not given.
+ *
+ * @returns The words of {@linkcode RUNTIME_ENV} when set, else `[Deno.execPath()]`.
+ */
+export function defaultRuntime(): string[] {
+  const prefix = Deno.env.get(RUNTIME_ENV)?.trim();
+  return prefix ? prefix.split(/\s+/) : [Deno.execPath()];
+}
+
 /** How long {@linkcode runSluice} waits for the command to exit, before scaling. */
 export const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 
@@ -99,7 +116,7 @@ export interface SluiceProcessOptions {
    * Program and leading arguments that run Deno, e.g. an emulator and an aarch64 Deno binary:
    * `["qemu-aarch64-static", "-L", sysroot, denoArm64]`.
    *
-   * @default {[Deno.execPath()]}
+   * @default {defaultRuntime()}
    */
   runtime?: readonly string[];
 }
@@ -161,7 +178,7 @@ export class SluiceProcess implements AsyncDisposable {
    * @returns The running process.
    */
   static start(args: readonly string[], options: SluiceProcessOptions = {}): SluiceProcess {
-    const runtime = options.runtime ?? [Deno.execPath()];
+    const runtime = options.runtime ?? defaultRuntime();
     if (runtime.length === 0) throw new TypeError("Cannot start Sluice: the runtime is empty");
     const entry = options.entry === undefined ? DEFAULT_ENTRY : pathOf(options.entry);
     const flags = options.denoFlags ?? DEFAULT_DENO_FLAGS;

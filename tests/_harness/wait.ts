@@ -82,7 +82,7 @@ export class TimeoutError extends Error {
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   const limit = scaled(ms);
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new TimeoutError(what, limit, ms)), limit);
   });
