@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { main } from "./cli/main.ts";
+import { exitOnMissingPermission, main } from "./cli/main.ts";
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  Deno.exit(await main(Deno.args).catch((e: unknown) => exitOnMissingPermission(e)));
 }
 
 export { main };

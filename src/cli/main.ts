@@ -5,9 +5,11 @@
  */
 import { UsageError } from "../errors.ts";
 import { createLogger } from "../log.ts";
+import { describeMissing, missingPermission } from "../permissions.ts";
 import { VERSION } from "../version.ts";
 import { HELP, parseInvocation } from "./args.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
+import { status } from "./status.ts";
 
 const encoder = new TextEncoder();
 
@@ -36,14 +38,38 @@ export async function main(args: readonly string[], output: Output = stdio): Pro
       return EXIT.ok;
     case "check":
       return await check(inv.paths, output);
+    case "status":
+      return await status(inv.url, output);
     case "run": {
       const log = createLogger({ level: inv.logLevel, format: inv.logFormat });
       try {
-        return await run(inv.paths, output, log);
+        return await run(inv.paths, output, log, { watch: inv.watch });
       } catch (e) {
-        log.error("failed", { error: e instanceof Error ? e.message : String(e) });
+        const missing = missingPermission(e);
+        const error = missing
+          ? describeMissing(missing)
+          : e instanceof Error
+          ? e.message
+          : String(e);
+        log.error("failed", { error });
         return EXIT.failure;
       }
     }
   }
+}
+
+/**
+ * Last resort for an error that escaped {@link main}: a missing Deno permission is reported as
+ * one line naming the flag to add (exit 1) instead of a stack trace; anything else is rethrown.
+ *
+ * @param error What escaped.
+ * @param output Where the line goes.
+ * @returns The exit code, 1.
+ * @throws {unknown} `error` itself when it is not about a permission.
+ */
+export function exitOnMissingPermission(error: unknown, output: Output = stdio): number {
+  const missing = missingPermission(error);
+  if (!missing) throw error;
+  output.err(`sluice: ${describeMissing(missing)}`);
+  return EXIT.failure;
 }

@@ -8,7 +8,9 @@ import { loadConfig } from "../config/load.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
 import { Engine } from "../engine/engine.ts";
 import { ConfigErrors } from "../errors.ts";
+import { HealthService } from "../health/service.ts";
 import type { Logger } from "../log.ts";
+import { startReloader } from "./reloader.ts";
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, config: 2 } as const;
@@ -47,7 +49,12 @@ export async function check(paths: string[], output: Output): Promise<number> {
 }
 
 /** `sluice run`: runs until SIGINT/SIGTERM, then drains and prints a summary. */
-export async function run(paths: string[], output: Output, log: Logger): Promise<number> {
+export async function run(
+  paths: string[],
+  output: Output,
+  log: Logger,
+  options: { watch?: boolean } = {},
+): Promise<number> {
   const config = await load(paths, output);
   if (!config) return EXIT.config;
   if (config.pipelines.size === 0) {
@@ -61,6 +68,19 @@ export async function run(paths: string[], output: Output, log: Logger): Promise
     logger: log,
     onFatal: (e) => stopRequested(`fatal: ${e.message}`),
   });
+  // Health answers from now on: /readyz says 503 while the connectors are still connecting.
+  const health = config.health
+    ? new HealthService(engine, config.health, {
+      logger: log,
+      onFatal: (e) => stopRequested(`fatal: ${e.message}`),
+    })
+    : undefined;
+  try {
+    health?.startHttp();
+  } catch (e) {
+    log.error("start failed", { error: e instanceof Error ? e.message : String(e) });
+    return EXIT.failure;
+  }
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   const handlers = signals.map((sig) => {
     const h = () => stopRequested(sig);
@@ -68,8 +88,10 @@ export async function run(paths: string[], output: Output, log: Logger): Promise
     return [sig, h] as const;
   });
 
+  const reloader = startReloader(engine, paths, log, { watch: options.watch ?? false });
   let code: number = EXIT.ok;
   try {
+    health?.startNats();
     const started = engine.start().then(() => undefined, (e: unknown) => e);
     const first = await Promise.race([started, stop]);
     if (first instanceof Error) {
@@ -82,11 +104,13 @@ export async function run(paths: string[], output: Output, log: Logger): Promise
       await started;
     }
   } finally {
-    await engine.stop();
+    await health?.stopNats();
+    await Promise.all([reloader.stop(), engine.stop()]);
+    await health?.stopHttp();
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   }
   engine.logSummary();
-  if (engine.fatal) code = EXIT.failure;
+  if (engine.fatal || health?.fatal) code = EXIT.failure;
   log.info("stopped", { exit_code: code });
   return code;
 }

@@ -17,10 +17,22 @@ export interface ConnectorDecl {
   location: Location;
 }
 
+/** A sink's store-and-forward outbox (`buffer:`). */
+export interface BufferDecl {
+  /** File of the outbox. */
+  path: string;
+  /** Most bytes of events it holds. */
+  maxSize: number;
+  /** What happens to one more event when it is full. */
+  overflow: "drop_oldest" | "drop_newest" | "block";
+}
+
 /** A source, sink or dead letter: the connector it uses and its type-specific settings. */
 export interface EndpointDecl {
   connector: string;
   settings: unknown;
+  /** The sink's outbox, when it has one (never on a source). */
+  buffer?: BufferDecl | undefined;
 }
 
 /** A pipeline declaration, fully validated. */
@@ -34,9 +46,42 @@ export interface PipelineDecl {
   location: Location;
 }
 
+/** An address to listen on. */
+export interface ListenAddress {
+  /** Host name or IP address; `127.0.0.1` unless the config names another. */
+  hostname: string;
+  /** TCP port; 0 lets the system pick a free one (the "health listening" log line tells which). */
+  port: number;
+}
+
+/** Health over NATS: who answers `sluice.health.<instance>` and publishes heartbeats. */
+export interface HealthNatsDecl {
+  /** Name of the (nats) connector used; it is opened even when no pipeline uses it. */
+  connector: string;
+  /** Milliseconds between two heartbeats on `sluice.heartbeat.<instance>`. */
+  interval: number;
+}
+
+/** The `health:` section, validated. */
+export interface HealthDecl {
+  /** Where the HTTP endpoints listen; undefined when `listen: false` (NATS only). */
+  listen: ListenAddress | undefined;
+  /**
+   * Name of this gateway in snapshots and health subjects: `health.instance`, else the hostname.
+   * A valid subject token whenever `nats` is set.
+   */
+  instance: string;
+  /** Health over NATS, when configured. */
+  nats: HealthNatsDecl | undefined;
+  /** Where the section was declared. */
+  location: Location;
+}
+
 /** Everything one load produced. */
 export interface Config {
   files: string[];
   connectors: Map<string, ConnectorDecl>;
   pipelines: Map<string, PipelineDecl>;
+  /** The `health:` section; undefined when no file declares one (no health endpoints at all). */
+  health: HealthDecl | undefined;
 }

@@ -9,10 +9,20 @@ import type { z } from "zod";
 import { ConfigError, ConfigErrors, type Location } from "../errors.ts";
 import { compileFilter, FilterCompileError } from "../filter/filter.ts";
 import type { AnyConnectorType, Registry } from "../registry.ts";
-import type { Config, ConnectorDecl, EndpointDecl, PipelineDecl } from "./config.ts";
+import { isValidToken } from "../connectors/nats/subject.ts";
+import type {
+  BufferDecl,
+  Config,
+  ConnectorDecl,
+  EndpointDecl,
+  HealthDecl,
+  PipelineDecl,
+} from "./config.ts";
 import { NAME_PATTERN, NAME_RULE } from "./fields.ts";
+import { keysAt } from "./keys.ts";
 import { interpolate } from "./interpolate.ts";
-import { fileSchema, pipelineSchema } from "./schema.ts";
+import { describeMissing, type MissingPermission, missingPermission } from "../permissions.ts";
+import { fileSchema, type HealthInput, pipelineSchema } from "./schema.ts";
 import { formatPath, type KeyPath, MAX_FILE_BYTES, YamlFile } from "./yaml_file.ts";
 
 /** Options of {@link loadConfig}. */
@@ -21,6 +31,11 @@ export interface LoadOptions {
   registry: Registry;
   /** Looks up `${VAR}` references. @default Deno.env.get */
   env?: (name: string) => string | undefined;
+  /**
+   * The host's name, the default of `health.instance`; only asked when a `health:` section
+   * leaves `instance` out. @default Deno.hostname
+   */
+  hostname?: () => string;
 }
 
 /** A config file's text, for loading without touching the file system. */
@@ -44,6 +59,11 @@ export async function loadConfig(paths: readonly string[], options: LoadOptions)
   for (const path of await expandPaths(paths, errors)) {
     try {
       const info = await Deno.stat(path);
+      if (!info.isFile) {
+        // A FIFO or device (/dev/zero) would block or never end: only regular files are read.
+        errors.push(fileError(path, "not a regular file: expected a YAML file or a directory"));
+        continue;
+      }
       if (info.size > MAX_FILE_BYTES) {
         errors.push(
           fileError(
@@ -79,9 +99,10 @@ async function expandPaths(paths: readonly string[], errors: ConfigError[]): Pro
     const inDir: string[] = [];
     try {
       for await (const entry of Deno.readDir(path)) {
-        if (entry.isFile && /\.ya?ml$/.test(entry.name)) {
-          inDir.push(`${path.replace(/\/+$/, "")}/${entry.name}`);
-        }
+        if (!/\.ya?ml$/.test(entry.name)) continue;
+        const file = `${path.replace(/\/+$/, "")}/${entry.name}`;
+        // Follow symlinks: Kubernetes mounts ConfigMap entries as links into a `..data` directory.
+        if (entry.isFile || (entry.isSymlink && await isFileTarget(file))) inDir.push(file);
       }
     } catch (e) {
       errors.push(fileError(path, readProblem(e)));
@@ -94,12 +115,36 @@ async function expandPaths(paths: readonly string[], errors: ConfigError[]): Pro
   return files;
 }
 
+async function isFileTarget(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false; // a dangling link is no config file
+  }
+}
+
 function readProblem(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "no such file or directory";
-  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-    return `cannot read it: ${(e as Error).message} (grant --allow-read for this path)`;
+  const missing = missingPermission(e);
+  if (missing) return `cannot read it: ${describeMissing(missing)}`;
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return `cannot read it: ${e.message} (the file's owner or mode keeps this user out)`;
   }
   return `cannot read it: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+/** The YAML library reads two debug switches from the environment while it parses. */
+const YAML_ENV = ["LOG_TOKENS", "LOG_STREAM"];
+
+function yamlPermissionProblem(missing: MissingPermission): string {
+  if (missing.kind !== "env" || !YAML_ENV.includes(missing.target ?? "")) {
+    return describeMissing(missing);
+  }
+  return `permission to read environment variables ${
+    YAML_ENV.map((v) => `"${v}"`).join(" and ")
+  } (debug switches of the YAML parser) is missing: run with --allow-env=${
+    YAML_ENV.join(",")
+  } plus the variables the configuration uses`;
 }
 
 function fileError(path: string, message: string): ConfigError {
@@ -121,14 +166,45 @@ export function loadConfigTexts(texts: readonly ConfigText[], options: LoadOptio
   const errors: ConfigError[] = [];
   const connectorSrc = new Map<string, { raw: unknown; origin: Origin }>();
   const pipelineSrc = new Map<string, { raw: unknown; origin: Origin }>();
+  let healthSrc: { value: HealthInput; origin: Origin } | undefined;
 
   for (const { path, text } of texts) {
-    const { file, errors: syntax } = YamlFile.parse(path, text);
+    // Checked here too, for callers that read the text themselves (UTF-16 length bounds bytes/3).
+    const bytes = text.length * 3 > MAX_FILE_BYTES ? new TextEncoder().encode(text).length : 0;
+    if (bytes > MAX_FILE_BYTES) {
+      errors.push(
+        fileError(path, `file is ${bytes} bytes; config files may be at most ${MAX_FILE_BYTES}`),
+      );
+      continue;
+    }
+    let parsed: ReturnType<typeof YamlFile.parse>;
+    try {
+      parsed = YamlFile.parse(path, text);
+    } catch (e) {
+      const missing = missingPermission(e);
+      if (!missing) throw e;
+      // The same permission fails every file alike: say it once.
+      errors.push(fileError(path, `cannot parse it: ${yamlPermissionProblem(missing)}`));
+      break;
+    }
+    const { file, errors: syntax } = parsed;
     if (syntax.length > 0) {
       errors.push(...syntax);
       continue;
     }
     if (file.value === undefined || file.value === null) continue; // empty file: nothing declared
+    if (!isPlainObject(file.value)) {
+      errors.push(
+        located(
+          file,
+          [],
+          `expected a map of sections (${
+            keysAt(fileSchema, []).join(", ")
+          }) at the top level, got ${describe(file.value)}`,
+        ),
+      );
+      continue;
+    }
     const value = interpolateTree(file, file.value, [], env, errors);
     const top = fileSchema.safeParse(value, { reportInput: true });
     if (!top.success) {
@@ -138,7 +214,9 @@ export function loadConfigTexts(texts: readonly ConfigText[], options: LoadOptio
     for (
       const [section, target] of [["connectors", connectorSrc], ["pipelines", pipelineSrc]] as const
     ) {
-      for (const [name, raw] of Object.entries(top.data[section] ?? {})) {
+      // Entries of the parsed YAML, not of Zod's copy: there a `__proto__` name would be lost.
+      const declared = (value as Record<string, Record<string, unknown> | undefined>)[section];
+      for (const [name, raw] of Object.entries(declared ?? {})) {
         const path = [section, name];
         const previous = target.get(name);
         if (previous) {
@@ -159,13 +237,27 @@ export function loadConfigTexts(texts: readonly ConfigText[], options: LoadOptio
         target.set(name, { raw, origin: { file, path } });
       }
     }
+    const health = top.data.health;
+    if (health !== undefined) {
+      if (healthSrc) {
+        const first = healthSrc.origin.file.locate(healthSrc.origin.path, { key: true });
+        errors.push(
+          located(file, ["health"], `health is declared twice; first at ${where(first)}`, true),
+        );
+      } else {
+        healthSrc = { value: health, origin: { file, path: ["health"] } };
+      }
+    }
   }
   for (const [label, map] of [["connectors", connectorSrc], ["pipelines", pipelineSrc]] as const) {
     if (map.size > MAX_DECLARATIONS) {
+      // Point at the first declaration over the limit, so the operator sees where it was crossed.
+      const [, { origin }] = [...map][MAX_DECLARATIONS]!;
       errors.push(
         new ConfigError(
           `${map.size} ${label} declared; at most ${MAX_DECLARATIONS} are supported`,
           label,
+          origin.file.locate(origin.path, { key: true }),
         ),
       );
     }
@@ -189,8 +281,85 @@ export function loadConfigTexts(texts: readonly ConfigText[], options: LoadOptio
     const decl = checkPipeline(name, raw, origin, connectorTypes, errors);
     if (decl) pipelines.set(name, decl);
   }
+  const health = healthSrc
+    ? checkHealth(healthSrc.value, healthSrc.origin, connectorTypes, options, errors)
+    : undefined;
   if (errors.length > 0) throw new ConfigErrors(sortErrors(errors));
-  return { files: texts.map((t) => t.path), connectors, pipelines };
+  return { files: texts.map((t) => t.path), connectors, pipelines, health };
+}
+
+function checkHealth(
+  input: HealthInput,
+  { file, path }: Origin,
+  declared: Map<string, AnyConnectorType | undefined>,
+  options: LoadOptions,
+  errors: ConfigError[],
+): HealthDecl | undefined {
+  const before = errors.length;
+  if (input.nats) {
+    const at = [...path, "nats", "connector"];
+    const name = input.nats.connector;
+    const type = declared.get(name);
+    if (!declared.has(name)) {
+      const known = [...declared.keys()].sort();
+      errors.push(
+        located(
+          file,
+          at,
+          `unknown connector "${name}": ${
+            known.length ? `declared are ${known.join(", ")}` : "no connectors are declared"
+          }`,
+        ),
+      );
+    } else if (type && type.type !== "nats") {
+      errors.push(
+        located(
+          file,
+          at,
+          `connector "${name}" is of type "${type.type}": health over NATS needs a nats connector`,
+        ),
+      );
+    }
+  }
+  let instance = input.instance;
+  if (instance === undefined) {
+    try {
+      instance = (options.hostname ?? Deno.hostname)();
+    } catch (e) {
+      const hint = e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+        ? "grant --allow-sys=hostname or set health.instance"
+        : "set health.instance";
+      errors.push(
+        located(
+          file,
+          path,
+          `cannot read the hostname, the default instance name (${
+            e instanceof Error ? e.message : String(e)
+          }): ${hint}`,
+          true,
+        ),
+      );
+      return undefined;
+    }
+    // The instance forms one subject token only when health goes over NATS.
+    if (input.nats && !isValidToken(instance)) {
+      errors.push(
+        located(
+          file,
+          path,
+          `the hostname "${instance}" is not a valid subject token for sluice.health.<instance>: set health.instance`,
+          true,
+        ),
+      );
+    }
+  }
+  if (errors.length > before) return undefined;
+  return {
+    listen: input.listen ?? undefined,
+    instance,
+    nats: input.nats,
+    location: file.locate(path, { key: true }),
+  };
 }
 
 function checkConnector(
@@ -249,19 +418,24 @@ function checkPipeline(
   declared: Map<string, AnyConnectorType | undefined>,
   errors: ConfigError[],
 ): PipelineDecl | undefined {
-  const parsed = pipelineSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) {
-    errors.push(...issueErrors(file, path, parsed.error.issues, pipelineSchema));
-    return undefined;
-  }
-  const p = parsed.data;
   const before = errors.length;
+  const parsed = pipelineSchema.safeParse(raw, { reportInput: true });
+  let p: PartialPipeline;
+  if (parsed.success) p = parsed.data;
+  else {
+    errors.push(...issueErrors(file, path, parsed.error.issues, pipelineSchema));
+    if (!isPlainObject(raw)) return undefined;
+    // Keep checking the parts that are sound, so one load reports every independent mistake.
+    p = partialPipeline(raw);
+  }
   const endpoint = (
     value: { connector: string; [k: string]: unknown },
     at: KeyPath,
     kind: "source" | "sink",
   ): EndpointDecl | undefined => {
-    const { connector, ...rest } = value;
+    // `buffer` is the engine's, not the connector type's; a source has none (its schema says so).
+    const { connector, buffer, ...sinkRest } = value;
+    const rest = kind === "sink" || buffer === undefined ? sinkRest : { ...sinkRest, buffer };
     if (!declared.has(connector)) {
       const known = [...declared.keys()].sort();
       errors.push(
@@ -283,10 +457,12 @@ function checkPipeline(
       errors.push(...issueErrors(file, at, settings.error.issues, schema));
       return undefined;
     }
-    return { connector, settings: settings.data };
+    return kind === "sink" && buffer !== undefined
+      ? { connector, settings: settings.data, buffer: buffer as BufferDecl }
+      : { connector, settings: settings.data };
   };
-  const source = endpoint(p.source, [...path, "source"], "source");
-  const sinks = p.sinks.map((s, i) => endpoint(s, [...path, "sinks", i], "sink"));
+  const source = p.source && endpoint(p.source, [...path, "source"], "source");
+  const sinks = (p.sinks ?? []).map((s, i) => s && endpoint(s, [...path, "sinks", i], "sink"));
   let deadLetter: EndpointDecl | undefined;
   if (p.dead_letter) {
     const at = [...path, "dead_letter"];
@@ -307,13 +483,15 @@ function checkPipeline(
       compileFilter(p.filter);
     } catch (e) {
       if (!(e instanceof FilterCompileError)) throw e;
-      const loc = file.locate([...path, "filter"], { offset: e.offset });
+      const loc = file.locate([...path, "filter"], { offset: e.offset, value: p.filter });
       errors.push(
         new ConfigError(`invalid filter: ${e.message}`, formatPath([...path, "filter"]), loc),
       );
     }
   }
-  if (errors.length > before || !source || sinks.some((s) => !s)) return undefined;
+  if (errors.length > before || !parsed.success || !source || sinks.some((s) => !s)) {
+    return undefined;
+  }
   return {
     name,
     source,
@@ -325,6 +503,33 @@ function checkPipeline(
   };
 }
 
+type Endpoint = { connector: string; [k: string]: unknown };
+
+/** A pipeline of which only the parts that passed the schema are present. */
+interface PartialPipeline {
+  source?: Endpoint | undefined;
+  filter?: string | undefined;
+  sinks?: (Endpoint | undefined)[] | undefined;
+  "dead_letter"?: Endpoint | undefined;
+}
+
+/** The parts of an invalid pipeline that are valid on their own. */
+function partialPipeline(raw: Record<string, unknown>): PartialPipeline {
+  const shape = pipelineSchema.shape;
+  const part = <T>(schema: z.ZodType<T>, value: unknown): T | undefined => {
+    const r = schema.safeParse(value);
+    return r.success ? r.data : undefined;
+  };
+  return {
+    source: part(shape.source, raw.source),
+    filter: part(shape.filter, raw.filter),
+    sinks: Array.isArray(raw.sinks)
+      ? raw.sinks.map((s) => part(shape.sinks.element, s))
+      : undefined,
+    dead_letter: part(shape.dead_letter, raw.dead_letter),
+  };
+}
+
 function interpolateTree(
   file: YamlFile,
   value: unknown,
@@ -333,7 +538,15 @@ function interpolateTree(
   errors: ConfigError[],
 ): unknown {
   if (typeof value === "string") {
-    const r = interpolate(value, env);
+    let r: ReturnType<typeof interpolate>;
+    try {
+      r = interpolate(value, env);
+    } catch (e) {
+      const missing = missingPermission(e);
+      if (!missing) throw e;
+      errors.push(located(file, path, describeMissing(missing)));
+      return value;
+    }
     if ("error" in r) {
       errors.push(located(file, path, r.error));
       return value;
@@ -362,23 +575,34 @@ function issueErrors(
   schema: z.ZodType,
 ): ConfigError[] {
   const out: ConfigError[] = [];
+  // A map with an unknown key (usually a misspelt one) fails its cross-field checks as a
+  // consequence ("expected one of token, ..." for `tokn:`): report the typo alone.
+  const misspelt = new Set(
+    issues.filter((i) => i.code === "unrecognized_keys").map((i) => JSON.stringify(i.path)),
+  );
   for (const issue of issues) {
     const path = [...prefix, ...(issue.path as (string | number)[])];
     if (issue.code === "unrecognized_keys") {
-      const known = knownKeys(schema, issue.path as (string | number)[]);
+      const known = keysAt(schema, issue.path as (string | number)[]);
       for (const key of issue.keys) {
         const hint = suggest(key, known);
         const expected = known.length
-          ? `; expected ${hint ? `"${hint}"? Keys here are` : "one of"} ${known.join(", ")}`
+          ? `${hint ? ` (did you mean "${hint}"?)` : ""}: expected one of ${known.join(", ")}`
           : "";
         out.push(located(file, [...path, key], `unknown key "${key}"${expected}`, true));
       }
       continue;
     }
+    if (issue.code === "custom" && misspelt.has(JSON.stringify(issue.path))) continue;
     const offset = issue.code === "custom"
       ? (issue.params as { offset?: number } | undefined)?.offset
       : undefined;
-    const loc = file.locate(path, offset === undefined ? {} : { offset });
+    const loc = file.locate(
+      path,
+      offset === undefined
+        ? {}
+        : { offset, value: typeof issue.input === "string" ? issue.input : undefined },
+    );
     out.push(new ConfigError(issueMessage(issue), formatPath(path), loc));
   }
   return out;
@@ -386,11 +610,22 @@ function issueErrors(
 
 function issueMessage(issue: Issue): string {
   if (issue.code === "invalid_type") {
-    if (issue.input === undefined) return `missing: expected ${issue.expected}`;
-    return `expected ${issue.expected}, got ${describe(issue.input)}`;
+    if (issue.input === undefined) return `missing: expected ${typeName(issue.expected)}`;
+    return `expected ${typeName(issue.expected)}, got ${describe(issue.input)}`;
   }
   if (issue.code === "invalid_union") {
     if (issue.input === undefined) return "missing value";
+    // Name what each alternative expected, e.g. "expected a string or a list, got number 5".
+    const expected = new Set<string>();
+    for (const branch of issue.errors) {
+      const first = branch[0];
+      if (first?.code === "invalid_type" && first.path.length === 0) {
+        expected.add(typeName(first.expected));
+      }
+    }
+    if (expected.size > 0 && expected.size === issue.errors.length) {
+      return `expected ${[...expected].join(" or ")}, got ${describe(issue.input)}`;
+    }
     return `unexpected ${describe(issue.input)}: ${
       issue.message.replace(/^Invalid input:?\s*/, "") || "see the configuration reference"
     }`;
@@ -400,7 +635,52 @@ function issueMessage(issue: Issue): string {
       describe(issue.input)
     }`;
   }
+  if (
+    (issue.code === "too_small" || issue.code === "too_big") &&
+    /^Too (small|big)/.test(issue.message)
+  ) {
+    // Zod's default wording ("Too small: expected number to be >=-1"); custom messages are kept.
+    const small = issue.code === "too_small";
+    const bound = Number(small ? issue.minimum : issue.maximum);
+    const inclusive = issue.inclusive !== false;
+    const got = describe(issue.input);
+    if (issue.origin === "string" && small && bound === 1 && inclusive) {
+      return `expected a non-empty string, got ${got}`;
+    }
+    const limit = small
+      ? (inclusive ? "at least" : "more than")
+      : (inclusive ? "at most" : "less than");
+    const unit = issue.origin === "string"
+      ? " characters"
+      : issue.origin === "array"
+      ? ` item${bound === 1 ? "" : "s"}`
+      : "";
+    return `expected ${limit} ${bound}${unit}, got ${got}`;
+  }
   return issue.message.replace(/^Invalid input:\s*/, "");
+}
+
+/** Zod's type names in the words of YAML: a map, a list. */
+function typeName(expected: string): string {
+  switch (expected) {
+    case "object":
+    case "record":
+    case "map":
+      return "a map";
+    case "array":
+    case "tuple":
+      return "a list";
+    case "int":
+      return "an integer";
+    case "boolean":
+      return "true or false";
+    case "string":
+      return "a string";
+    case "number":
+      return "a number";
+    default:
+      return expected;
+  }
 }
 
 function describe(v: unknown): string {
@@ -413,35 +693,11 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-/** Keys allowed by the object schema found at `path` inside `schema`, for unknown-key hints. */
-function knownKeys(schema: z.ZodType, path: readonly (string | number)[]): string[] {
-  let s: unknown = schema;
-  const unwrap = (x: unknown): unknown => {
-    for (let i = 0; i < 10; i++) {
-      const def = (x as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
-      if (!def) return x;
-      if (def.type === "optional" || def.type === "default" || def.type === "nullable") {
-        x = def.innerType;
-      } else if (def.type === "pipe") x = def.in;
-      else return x;
-    }
-    return x;
-  };
-  for (const step of path) {
-    s = unwrap(s);
-    const def = (s as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
-    if (!def) return [];
-    if (def.type === "object") s = (def.shape as Record<string, unknown>)[String(step)];
-    else if (def.type === "array") s = def.element;
-    else if (def.type === "record") s = def.valueType;
-    else return [];
-  }
-  s = unwrap(s);
-  const def = (s as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
-  return def?.type === "object" ? Object.keys(def.shape as object) : [];
-}
-
 function suggest(key: string, known: readonly string[]): string | undefined {
+  // `ca` for `ca_file`, `cert` for `cert_file`: a known key that the unknown one begins.
+  const lower = key.toLowerCase();
+  const extended = known.filter((k) => lower.length >= 2 && k.toLowerCase().startsWith(lower));
+  if (extended.length === 1) return extended[0];
   let best: string | undefined;
   let bestDistance = 3;
   for (const k of known) {

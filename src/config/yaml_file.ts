@@ -30,6 +30,10 @@ export class YamlFile {
   readonly #text: string;
   readonly #doc: ReturnType<typeof parseDocument>;
   readonly #lines: LineCounter;
+  /** Why the document could not be turned into values (an alias problem), if it could not. */
+  readonly #aliasError: ConfigError | undefined;
+  /** Keys that appear twice in one map. */
+  readonly #duplicates: ConfigError[] = [];
 
   private constructor(path: string, text: string) {
     this.path = path;
@@ -38,11 +42,46 @@ export class YamlFile {
     this.#doc = parseDocument(text, {
       lineCounter: this.#lines,
       prettyErrors: false,
-      uniqueKeys: true,
+      // The library compares every key with every other one of its map, which takes minutes for
+      // a map of 100k keys; duplicates are found in linear time below instead.
+      uniqueKeys: false,
       // Keep values as written: `on`, `yes`, octal and so on are not special (YAML 1.2 core).
       version: "1.2",
     });
-    this.value = this.#doc.errors.length === 0 ? this.#doc.toJS({ maxAliasCount: 100 }) : undefined;
+    let value: unknown;
+    if (this.#doc.errors.length === 0) this.#findDuplicates();
+    if (this.#doc.errors.length === 0 && this.#duplicates.length === 0) {
+      try {
+        value = this.#doc.toJS({ maxAliasCount: 100 });
+      } catch (e) {
+        // An alias without its anchor, or aliases that expand exponentially (a "billion laughs").
+        if (!(e instanceof ReferenceError)) throw e;
+        this.#aliasError = this.#aliasProblem(e.message);
+      }
+    }
+    this.value = value;
+  }
+
+  #aliasProblem(message: string): ConfigError {
+    let at = 0;
+    visit(this.#doc, {
+      Alias: (_, alias) => {
+        if (alias.resolve(this.#doc) !== undefined) return undefined;
+        at = alias.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const pos = this.#lines.linePos(at);
+    const text = /^Unresolved alias/.test(message)
+      ? "an alias (*name) refers to no anchor (&name) set before it"
+      : /alias count/i.test(message)
+      ? "aliases expand to too much data: expected at most 100 alias expansions"
+      : message;
+    return new ConfigError(`invalid YAML: ${text}`, "", {
+      file: this.path,
+      line: pos.line,
+      column: pos.col,
+    });
   }
 
   /** Parses `text` as the file at `path`; syntax errors are returned, not thrown. */
@@ -52,16 +91,12 @@ export class YamlFile {
       // Without prettyErrors the library leaves linePos unset: position from the offset instead.
       const pos = file.#lines.linePos(e.pos[0]);
       const location = { file: path, line: pos.line, column: pos.col };
-      if (e.code === "DUPLICATE_KEY") {
-        const dup = file.#duplicateKey(e.pos[0]);
-        if (dup) {
-          const first = file.#lines.linePos(dup.first);
-          return new ConfigError(
-            `key "${dup.key}" appears twice in one map: first at ${path}:${first.line}:${first.col}`,
-            "",
-            location,
-          );
-        }
+      if (e.code === "MULTIPLE_DOCS") {
+        return new ConfigError(
+          "invalid YAML: a second document ('---'): expected one document per file; split it into two files",
+          "",
+          location,
+        );
       }
       const message = e.message.split("\n")[0] ?? e.message;
       return new ConfigError(
@@ -70,30 +105,44 @@ export class YamlFile {
         location,
       );
     });
+    errors.push(...file.#duplicates);
+    if (file.#aliasError) errors.push(file.#aliasError);
     return { file, errors };
   }
 
-  /** The key starting at `offset` and the offset of its first occurrence in the same map. */
-  #duplicateKey(offset: number): { key: string; first: number } | undefined {
-    let found: { key: string; first: number } | undefined;
+  /** Reports every key that appears twice in one map, naming both places. */
+  #findDuplicates(): void {
     visit(this.#doc, {
-      Map: (_, map) => {
+      Map: (_, map, ancestors) => {
         const seen = new Map<string, number>();
         for (const pair of map.items) {
           if (!isScalar(pair.key)) continue;
+          // As JavaScript object keys: `1:` and `"1":` are the same key once loaded.
           const key = String(pair.key.value);
-          const start = pair.key.range?.[0] ?? -1;
+          const start = pair.key.range?.[0] ?? 0;
           const first = seen.get(key);
-          if (start === offset && first !== undefined) {
-            found = { key, first };
-            return visit.BREAK;
+          if (first === undefined) {
+            seen.set(key, start);
+            continue;
           }
-          if (first === undefined) seen.set(key, start);
+          const path = [...keyPath([...ancestors, map]), key];
+          const [section, name] = path;
+          const what = path.length === 2 && (section === "connectors" || section === "pipelines")
+            ? `${section.slice(0, -1)} "${name}" is declared twice`
+            : `key "${key}" appears twice in one map`;
+          const at = this.#lines.linePos(start);
+          const before = this.#lines.linePos(first);
+          this.#duplicates.push(
+            new ConfigError(
+              `${what}; first at ${this.path}:${before.line}:${before.col}`,
+              formatPath(path),
+              { file: this.path, line: at.line, column: at.col },
+            ),
+          );
         }
         return undefined;
       },
     });
-    return found;
   }
 
   /**
@@ -137,8 +186,9 @@ export class YamlFile {
         break;
       }
     }
+    const empty = node === null || node === undefined || (isScalar(node) && node.value === null);
     const atKey = keyNode !== undefined &&
-      (options.key || !complete || isCollection(node) || node === null || node === undefined);
+      (options.key || !complete || isCollection(node) || empty);
     const target = atKey ? keyNode : node ?? keyNode;
     let start = target?.range?.[0] ?? 0;
     if (
@@ -157,6 +207,18 @@ export class YamlFile {
     const pos = this.#lines.linePos(start);
     return { file: this.path, line: pos.line, column: pos.col };
   }
+}
+
+/** The key path of a node from its ancestors as `visit` reports them (document first). */
+function keyPath(ancestors: readonly unknown[]): (string | number)[] {
+  const path: (string | number)[] = [];
+  ancestors.forEach((node, i) => {
+    if (isPair(node)) path.push(isScalar(node.key) ? String(node.key.value) : "?");
+    else if (isSeq(node) && i + 1 < ancestors.length) {
+      path.push(node.items.indexOf(ancestors[i + 1] as Node));
+    }
+  });
+  return path;
 }
 
 /**

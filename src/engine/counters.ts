@@ -25,6 +25,21 @@ export interface PipelineCounters {
   sinkErrors: number;
   /** Dead letters that could not be sent either. */
   deadLetterErrors: number;
+  /** Messages of an acknowledging source acknowledged after every sink accepted them. */
+  acked: number;
+  /** Messages of an acknowledging source handed back for redelivery after a sink failure. */
+  nacked: number;
+  /** Messages of an acknowledging source terminated as poison (never redelivered). */
+  terminated: number;
+  /** Events stored in a sink's store-and-forward outbox instead of being sent at once. */
+  buffered: number;
+  /** Events sent from an outbox after the sink became available again. */
+  replayed: number;
+  /**
+   * Stored events an outbox discarded to make room (`overflow: drop_oldest`). A full outbox that
+   * refuses a new event (`drop_newest`) reports a sink overflow instead, counted in `sinkErrors`.
+   */
+  bufferDropped: number;
   /** When the last event arrived (ms since epoch), 0 before the first. */
   lastEventAt: number;
 }
@@ -41,11 +56,33 @@ export function newCounters(): PipelineCounters {
     templateErrors: 0,
     sinkErrors: 0,
     deadLetterErrors: 0,
+    acked: 0,
+    nacked: 0,
+    terminated: 0,
+    buffered: 0,
+    replayed: 0,
+    bufferDropped: 0,
     lastEventAt: 0,
   };
 }
 
 /** Every event that failed somewhere, for the one-number summary. */
 export function errorCount(c: PipelineCounters): number {
-  return c.parseErrors + c.filterErrors + c.templateErrors + c.sinkErrors;
+  return c.parseErrors + c.filterErrors + c.templateErrors + c.sinkErrors + c.bufferDropped;
+}
+
+/**
+ * The acknowledgement and outbox counters for a summary line, only those that moved, so a core
+ * NATS pipeline's summary stays as short as before.
+ */
+export function deliverySummary(c: PipelineCounters): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (c.sinkErrors) out.sink_errors = c.sinkErrors;
+  if (c.acked) out.acked = c.acked;
+  if (c.nacked) out.nacked = c.nacked;
+  if (c.terminated) out.terminated = c.terminated;
+  if (c.buffered) out.buffered = c.buffered;
+  if (c.replayed) out.replayed = c.replayed;
+  if (c.bufferDropped) out.buffer_dropped = c.bufferDropped;
+  return out;
 }

@@ -4,10 +4,12 @@
  *
  * @module
  */
-import type { Config } from "../config/config.ts";
+import type { Config, ConnectorDecl, PipelineDecl } from "../config/config.ts";
 import type { Logger } from "../log.ts";
-import { errorCount } from "./counters.ts";
+import { VERSION } from "../version.ts";
+import { deliverySummary, errorCount, type PipelineCounters } from "./counters.ts";
 import { Pipeline } from "./pipeline.ts";
+import { planReload, type ReloadPlan } from "./reload.ts";
 import type { Connector } from "./types.ts";
 
 /** Options of {@link Engine}. */
@@ -15,6 +17,15 @@ export interface EngineOptions {
   logger: Logger;
   /** Called once when something fails beyond recovery (e.g. a connector closed for good). */
   onFatal?: (error: Error) => void;
+}
+
+/** Reload bookkeeping, shown in health. */
+export interface ReloadStats {
+  applied: number;
+  rejected: number;
+  /** When the last reload was applied or rejected (ms since epoch), 0 before the first. */
+  lastAt: number;
+  lastError: string | undefined;
 }
 
 /** Runs the pipelines of one configuration. */
@@ -26,25 +37,116 @@ export class Engine {
   readonly #abort = new AbortController();
   #fatal: Error | undefined;
   readonly #onFatal: ((error: Error) => void) | undefined;
+  #config: Config;
+  #applying: Promise<void> = Promise.resolve();
+  readonly #reloads: ReloadStats = { applied: 0, rejected: 0, lastAt: 0, lastError: undefined };
+  /** Counters of pipelines stopped by a reload, handed to their replacements. */
+  readonly #retired = new Map<string, PipelineCounters>();
 
   constructor(config: Config, options: EngineOptions) {
     this.#log = options.logger;
     this.#onFatal = options.onFatal;
-    for (const decl of config.connectors.values()) {
-      const logger = this.#log.with({ connector: decl.name });
-      const fail = (error: Error) => this.#failed(error);
-      this.connectors.set(decl.name, decl.type.create(decl.name, decl.settings, { logger, fail }));
+    this.#config = config;
+    for (const decl of config.connectors.values()) this.#createConnector(decl);
+    for (const decl of config.pipelines.values()) this.#createPipeline(decl);
+  }
+
+  /** The configuration currently applied. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** How many reloads were applied or rejected, and the last rejection. */
+  get reloads(): Readonly<ReloadStats> {
+    return this.#reloads;
+  }
+
+  /**
+   * Moves to a new, already validated configuration with the least disruption: pipelines that
+   * are added, removed or changed are started, drained and restarted; connectors whose
+   * declaration did not change keep their connection, and unchanged pipelines keep running.
+   * A changed pipeline is drained before its replacement subscribes, so every event the old
+   * one accepted is delivered; with core NATS, events published in that gap are not received.
+   */
+  apply(next: Config): Promise<ReloadPlan> {
+    if (this.#abort.signal.aborted) return Promise.reject(new Error("the engine is stopping"));
+    const applying = this.#apply(next);
+    this.#applying = applying.then(() => {}, () => {});
+    return applying;
+  }
+
+  async #apply(next: Config): Promise<ReloadPlan> {
+    const plan = planReload(this.#config, next);
+    // Pin unchanged connectors in use, so that restarting their only pipeline keeps the connection.
+    const pinned: Connector<unknown, unknown>[] = [];
+    for (const [name, c] of this.connectors) {
+      if (plan.replaceConnectors.includes(name) || plan.removeConnectors.includes(name)) continue;
+      if (c.health().users > 0) {
+        await c.acquire(this.#abort.signal);
+        pinned.push(c);
+      }
     }
-    for (const decl of config.pipelines.values()) {
-      this.pipelines.set(
-        decl.name,
-        new Pipeline(
-          decl,
-          (name) => this.#connector(name),
-          this.#log.with({ pipeline: decl.name }),
-        ),
-      );
+    const failures: string[] = [];
+    try {
+      await Promise.all(plan.stopPipelines.map(async (name) => {
+        await this.pipelines.get(name)?.stop();
+        this.pipelines.delete(name);
+      }));
+      // Stopped pipelines released replaced and removed connectors; their clients are closed.
+      for (const name of [...plan.replaceConnectors, ...plan.removeConnectors]) {
+        this.connectors.delete(name);
+      }
+      for (const name of [...plan.addConnectors, ...plan.replaceConnectors]) {
+        this.#createConnector(next.connectors.get(name)!);
+      }
+      const counters = this.#retired;
+      this.#config = next;
+      await Promise.all(plan.startPipelines.map(async (name) => {
+        const p = this.#createPipeline(next.pipelines.get(name)!, counters.get(name));
+        try {
+          await p.start(this.#abort.signal);
+        } catch (e) {
+          failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+          this.#log.error("pipeline failed to start", {
+            pipeline: name,
+            error: e instanceof Error ? e.message : String(e),
+          });
+        }
+      }));
+      counters.clear();
+    } finally {
+      await Promise.all(pinned.map((c) => c.release()));
     }
+    this.#reloads.applied++;
+    this.#reloads.lastAt = Date.now();
+    this.#reloads.lastError = failures.length > 0 ? failures.join("; ") : undefined;
+    return plan;
+  }
+
+  /** Records a reload that was rejected (invalid config): the running one stays. */
+  rejectReload(reason: string): void {
+    this.#reloads.rejected++;
+    this.#reloads.lastAt = Date.now();
+    this.#reloads.lastError = reason;
+  }
+
+  #createConnector(decl: ConnectorDecl): void {
+    const logger = this.#log.with({ connector: decl.name });
+    const fail = (error: Error) => this.#failed(error);
+    this.connectors.set(decl.name, decl.type.create(decl.name, decl.settings, { logger, fail }));
+  }
+
+  #createPipeline(decl: PipelineDecl, counters?: PipelineCounters): Pipeline {
+    const p = new Pipeline(
+      decl,
+      (name) => this.#connector(name),
+      this.#log.with({ pipeline: decl.name }),
+      counters,
+    );
+    const old = this.pipelines.get(decl.name);
+    if (old) this.#retired.set(decl.name, old.counters);
+    this.pipelines.set(decl.name, p);
+    return p;
   }
 
   /** The first unrecoverable failure, if any. */
@@ -65,12 +167,17 @@ export class Engine {
     this.#log.info("started", {
       pipelines: this.pipelines.size,
       connectors: [...this.connectors.values()].filter((c) => c.health().users > 0).length,
+      // The platform, so a log from a gateway says what it ran on (and tests can check emulation).
+      arch: Deno.build.arch,
+      version: VERSION,
     });
   }
 
   /** Stops every pipeline (draining in-flight events), then every connector. */
   async stop(): Promise<void> {
     this.#abort.abort(new Error("stopping"));
+    // A reload in progress settles first (its starts are aborted), so no pipeline escapes the stop.
+    await this.#applying;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
   }
 
@@ -85,6 +192,7 @@ export class Engine {
         filtered: c.filtered,
         dead_lettered: c.deadLettered,
         errors: errorCount(c),
+        ...deliverySummary(c),
       });
     }
   }

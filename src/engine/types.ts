@@ -49,8 +49,25 @@ export interface Resources {
   fail(error: Error): void;
 }
 
-/** Called for every message a source receives. Must not throw; runs on the client's read loop. */
-export type MessageHandler = (msg: InboundMessage) => void;
+/**
+ * Settles one message of an acknowledging source (a JetStream consumer). The engine calls exactly
+ * one of the three, once, after every sink has accepted the event, refused it, or found it poison.
+ */
+export interface Acknowledger {
+  /** Every sink accepted the event (or the filter rejected it): do not deliver it again. */
+  ack(): void;
+  /** A sink failed: deliver it again later; the source chooses the backoff delay. */
+  nak(): void;
+  /** The message can never be handled (malformed, evaluation error): never deliver it again. */
+  term(reason: string): void;
+}
+
+/**
+ * Called for every message a source receives. Must not throw; runs on the client's read loop.
+ * Sources with acknowledgements pass an {@link Acknowledger}; core NATS sources pass none, and
+ * then nothing is awaited per event.
+ */
+export type MessageHandler = (msg: InboundMessage, acker?: Acknowledger) => void;
 
 /** Delivers messages from one subscription (or stream consumer) to the engine. */
 export interface Source {
@@ -58,23 +75,50 @@ export interface Source {
   start(handler: MessageHandler): Promise<void>;
   /** Stops taking new messages and resolves once every accepted message has been handled. */
   drain(): Promise<void>;
+  /**
+   * Messages received but not yet handed to the engine, for the health snapshot's `in_flight`.
+   * Absent when the source hands every message over synchronously as it arrives (core NATS).
+   */
+  pending?(): number;
 }
 
 /** Header values a sink adds to what it sends (dead-letter annotations). */
 export type HeaderValues = Readonly<Record<string, string>>;
 
-/** Why a sink did not send an event. `kind` tells the engine what to count. */
+/**
+ * Why a sink did not send an event. `kind` tells the engine what to count and whether trying
+ * again can help: `template` (no subject can be rendered from the event) and `rejected` (the
+ * destination refuses this event for good, e.g. it exceeds the server's max payload) never will;
+ * `overflow` and `error` may.
+ */
 export interface SendFailure {
-  readonly kind: "template" | "overflow" | "error";
+  readonly kind: "template" | "rejected" | "overflow" | "error";
   readonly reason: string;
 }
 
-/** Sends events to one destination. `send` is synchronous: publishing is buffered by the client. */
+/**
+ * What {@link Sink.send} returns: `undefined` when the event was accepted, a failure, or, for a
+ * sink that must wait for a confirmation (a JetStream PubAck, a durable outbox append), a promise
+ * of either. The promise never rejects.
+ */
+export type SendResult = SendFailure | undefined | Promise<SendFailure | undefined>;
+
+/**
+ * Sends events to one destination. Core NATS sinks answer synchronously (publishing is buffered by
+ * the client); the engine awaits only results that are promises.
+ */
 export interface Sink {
   /** Sends `msg.data` unchanged; `event` is the decoded payload for subject templates. */
-  send(event: unknown, msg: InboundMessage, extraHeaders?: HeaderValues): SendFailure | undefined;
+  send(event: unknown, msg: InboundMessage, extraHeaders?: HeaderValues): SendResult;
   /** Resolves once everything sent so far has been confirmed by the server. */
   flush(): Promise<void>;
+  /**
+   * Whether the sink's connection is up, so a store-and-forward buffer can hold events instead of
+   * handing them to a client that cannot deliver them. Absent means always ready.
+   */
+  ready?(): boolean;
+  /** Lets go of what the sink holds (e.g. an outbox file); called once, after the last `flush`. */
+  close?(): Promise<void>;
 }
 
 /** A shared, reference-counted client for one connector declaration. */
@@ -86,6 +130,8 @@ export interface Connector<S, K> {
   /** Drops a reference; the last one drains and closes the connection. */
   release(): Promise<void>;
   health(): ConnectorHealth;
+  /** Round-trip time to the server in milliseconds, when connected; for the health snapshot. */
+  rtt?(): Promise<number | undefined>;
   createSource(config: S, pipeline: string): Source;
   createSink(config: K, pipeline: string): Sink;
 }

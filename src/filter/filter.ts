@@ -159,6 +159,8 @@ class CelFilter implements Filter {
   readonly #headers: boolean;
   /** Names the expression uses that are read from the event's own fields. */
   readonly #fields: readonly string[];
+  /** Decides the common numeric comparisons without the interpreter, when it can. */
+  readonly #shortcut: Shortcut | undefined;
   // Messages of a subscription often share a subject; splitting it again costs more than comparing.
   #lastSubject = "";
   #lastTokens: readonly string[] = [""];
@@ -171,9 +173,17 @@ class CelFilter implements Filter {
     this.#tokens = names.has("_tokens");
     this.#headers = names.has("_headers");
     this.#fields = [...names].filter((n) => !RESERVED.has(n));
+    this.#shortcut = shortcut(program.ast);
   }
 
   matches(event: unknown, meta: EventMeta): boolean {
+    if (this.#shortcut !== undefined) {
+      const obj = typeof event === "object" && event !== null && !Array.isArray(event)
+        ? event as Record<string, unknown>
+        : undefined;
+      const decided = this.#shortcut(obj);
+      if (decided !== undefined) return decided;
+    }
     const ctx = this.#ctx;
     if (this.#event) ctx.event = event;
     if (this.#subject) ctx._subject = meta.subject;
@@ -212,6 +222,123 @@ class CelFilter implements Filter {
 }
 
 const RESERVED: ReadonlySet<string> = new Set(["event", "_subject", "_tokens", "_headers"]);
+
+/**
+ * A filter evaluated directly in JavaScript: the boolean CEL would return, or undefined when it
+ * cannot tell (a field is missing or not a number), and then the interpreter decides, errors
+ * included. Only what gives the same result as CEL is compiled: constants, `&&`, `||` and `!`
+ * over comparisons of a top-level field with a number literal; on numbers these never fail, so
+ * CEL's error rules for `&&` and `||` do not come into play.
+ */
+type Shortcut = (event: Record<string, unknown> | undefined) => boolean | undefined;
+
+const COMPARISONS: ReadonlySet<string> = new Set(["<", "<=", ">", ">="]);
+const MIRRORED: Readonly<Record<string, string>> = { "<": ">", "<=": ">=", ">": "<", ">=": "<=" };
+
+/** A cel-js AST node. */
+interface Node {
+  op?: unknown;
+  args?: unknown;
+}
+
+/** The value of a number literal (a double, a safe int, or either negated), else undefined. */
+function numberLiteral(node: Node): number | undefined {
+  if (node.op === "-_") {
+    const inner = numberLiteral(node.args as Node);
+    return inner === undefined ? undefined : -inner;
+  }
+  if (node.op !== "value") return undefined;
+  const v = node.args;
+  if (typeof v === "number") return v;
+  if (typeof v === "bigint" && v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER) {
+    return Number(v);
+  }
+  return undefined;
+}
+
+/** A field name that the filter reads from the event (not a reserved name). */
+function fieldName(node: Node): string | undefined {
+  return node.op === "id" && typeof node.args === "string" && !RESERVED.has(node.args)
+    ? node.args
+    : undefined;
+}
+
+function compare(op: string, name: string, limit: number): Shortcut {
+  const read = (e: Record<string, unknown> | undefined) =>
+    e !== undefined && Object.hasOwn(e, name) ? e[name] : undefined;
+  switch (op) {
+    case "<":
+      return (e) => {
+        const v = read(e);
+        return typeof v === "number" ? v < limit : undefined;
+      };
+    case "<=":
+      return (e) => {
+        const v = read(e);
+        return typeof v === "number" ? v <= limit : undefined;
+      };
+    case ">":
+      return (e) => {
+        const v = read(e);
+        return typeof v === "number" ? v > limit : undefined;
+      };
+    default:
+      return (e) => {
+        const v = read(e);
+        return typeof v === "number" ? v >= limit : undefined;
+      };
+  }
+}
+
+/** Compiles the part of `ast` a {@link Shortcut} can decide, or returns undefined. */
+function shortcut(ast: unknown): Shortcut | undefined {
+  if (typeof ast !== "object" || ast === null) return undefined;
+  const node = ast as Node;
+  const op = node.op;
+  if (op === "value" && typeof node.args === "boolean") {
+    const constant = node.args;
+    return () => constant;
+  }
+  if (typeof op !== "string" || !Array.isArray(node.args)) {
+    return op === "!_" ? not(shortcut(node.args)) : undefined;
+  }
+  const [left, right] = node.args as [Node, Node];
+  if (typeof left !== "object" || left === null || typeof right !== "object" || right === null) {
+    return undefined;
+  }
+  if (COMPARISONS.has(op)) {
+    const lName = fieldName(left);
+    const rNumber = numberLiteral(right);
+    if (lName !== undefined && rNumber !== undefined) return compare(op, lName, rNumber);
+    const rName = fieldName(right);
+    const lNumber = numberLiteral(left);
+    if (rName !== undefined && lNumber !== undefined) return compare(MIRRORED[op]!, rName, lNumber);
+    return undefined;
+  }
+  if (op === "&&" || op === "||") {
+    const a = shortcut(left);
+    const b = shortcut(right);
+    if (a === undefined || b === undefined) return undefined;
+    return op === "&&"
+      ? (e) => {
+        const x = a(e);
+        return x === true ? b(e) : x;
+      }
+      : (e) => {
+        const x = a(e);
+        return x === false ? b(e) : x;
+      };
+  }
+  return undefined;
+}
+
+function not(inner: Shortcut | undefined): Shortcut | undefined {
+  if (inner === undefined) return undefined;
+  return (e) => {
+    const x = inner(e);
+    return x === undefined ? undefined : !x;
+  };
+}
 
 function headerMap(headers: HeaderSource | undefined): ReadonlyMap<string, string> {
   if (headers === undefined) return EMPTY_HEADERS;

@@ -26,7 +26,10 @@ import type {
 } from "../../engine/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
+import { describeMissing, missingPermission } from "../../permissions.ts";
 import type { NatsConnectorConfig, NatsSinkConfig, NatsSourceConfig } from "./schema.ts";
+import { JetStreamSink } from "./jetstream_sink.ts";
+import { JetStreamSource } from "./jetstream_source.ts";
 import { NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
 
@@ -126,11 +129,21 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
     return await this.#nc.rtt().catch(() => undefined);
   }
 
-  createSource(config: NatsSourceConfig, pipeline: string): Source {
-    return new NatsSource(this, config, this.#log.with({ pipeline }));
+  /** Whether the connection is up now (not connecting, reconnecting or closed). */
+  get connected(): boolean {
+    return this.#state === "connected" && this.#nc !== undefined;
   }
 
-  createSink(config: NatsSinkConfig, _pipeline: string): Sink {
+  createSource(config: NatsSourceConfig, pipeline: string): Source {
+    const log = this.#log.with({ pipeline });
+    if (config.jetstream) {
+      return new JetStreamSource(this, config.subject, config.jetstream, log);
+    }
+    return new NatsSource(this, config, log);
+  }
+
+  createSink(config: NatsSinkConfig, pipeline: string): Sink {
+    if (config.jetstream) return new JetStreamSink(this, config, this.#log.with({ pipeline }));
     return new NatsSink(this, config);
   }
 
@@ -145,7 +158,12 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
   ): SendFailure | undefined {
     const nc = this.#nc;
     if (!nc) return { kind: "error", reason: `connector "${this.name}" is not open` };
-    if (this.#publishedBytes - this.#confirmedBytes >= this.#config.max_pending) {
+    if (
+      this.#publishedBytes - this.#confirmedBytes >= this.#config.max_pending &&
+      // A late confirmation alone is no proof: the server's reply queues behind everything it
+      // sends us, so a flood arriving on this connection delays it while the data went out.
+      (heldBytes(nc) ?? Infinity) >= this.#config.max_pending
+    ) {
       this.#overflows++;
       if (!this.#overflowing) {
         this.#overflowing = true;
@@ -162,10 +180,14 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
         reason: `more than ${this.#config.max_pending} bytes unconfirmed`,
       };
     }
+    if (this.#overflowing) {
+      this.#overflowing = false;
+      this.#log.info("connector accepting events again", { overflows: this.#overflows });
+    }
     try {
       nc.publish(subject, data, headers ? { headers } : undefined);
     } catch (e) {
-      return { kind: "error", reason: errorText(e) };
+      return { kind: isMaxPayloadError(e) ? "rejected" : "error", reason: errorText(e) };
     }
     this.#publishedBytes += data.length + subject.length;
     if (!this.#confirming && this.#publishedBytes - this.#confirmedBytes >= CONFIRM_EVERY_BYTES) {
@@ -241,6 +263,18 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
           this.#setState("closed");
           throw error;
         }
+        // Retrying cannot grant a permission: stop at once and name the flag to add.
+        const missing = missingPermission(e);
+        if (missing) {
+          const error = new RuntimeError(
+            "permission",
+            `Connector "${this.name}": ${describeMissing(missing)}`,
+            { cause: e },
+          );
+          this.#recordError(error.message);
+          this.#setState("closed");
+          throw error;
+        }
         this.#recordError(errorText(e));
         if (maxAttempts >= 0 && attempt > maxAttempts) {
           this.#setState("closed");
@@ -296,9 +330,10 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
     if (c.tls || tlsUrl) {
       const t = c.tls;
       options.tls = {};
-      if (t?.ca_file) options.tls.caFile = t.ca_file;
-      if (t?.cert_file) options.tls.certFile = t.cert_file;
-      if (t?.key_file) options.tls.keyFile = t.key_file;
+      // Read here rather than by the transport, which reports a file it may not read as missing.
+      if (t?.ca_file) options.tls.ca = await readSecret(t.ca_file, this.name);
+      if (t?.cert_file) options.tls.cert = await readSecret(t.cert_file, this.name);
+      if (t?.key_file) options.tls.key = await readSecret(t.key_file, this.name);
       if (t?.handshake_first) options.tls.handshakeFirst = true;
     }
     return options;
@@ -310,6 +345,7 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
         switch (s.type) {
           case "disconnect":
             this.#setState("disconnected");
+            this.#recordError(`disconnected from ${s.server}`);
             this.#log.warn("connector disconnected", { server: s.server });
             break;
           case "reconnecting":
@@ -369,6 +405,27 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
   }
 }
 
+/** The parts of nats.js 3.4 (pinned) that hold published data not yet handed to the system. */
+interface ClientInternals {
+  protocol?: {
+    outbound?: { size?: () => number };
+    transport?: { socket?: { writableLength?: unknown } };
+  };
+}
+
+/**
+ * Bytes published on `nc` that the client still holds in memory: its outbound buffer (which keeps
+ * everything published while disconnected) and the socket's write queue (a slow uplink). Undefined
+ * when the client does not look as expected; then only the server's confirmation counts.
+ */
+function heldBytes(nc: NatsConnection): number | undefined {
+  const protocol = (nc as ClientInternals).protocol;
+  const outbound = protocol?.outbound?.size?.();
+  if (typeof outbound !== "number") return undefined;
+  const queued = protocol?.transport?.socket?.writableLength;
+  return outbound + (typeof queued === "number" ? queued : 0);
+}
+
 /** Headers for an outgoing message: source headers when passed through, plus annotations. */
 export function buildHeaders(
   source: MsgHdrs | undefined,
@@ -389,15 +446,23 @@ async function readSecret(path: string, connector: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
-    const hint = e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
-      ? ` (grant --allow-read=${path})`
-      : "";
+    const missing = missingPermission(e);
+    const why = missing
+      ? describeMissing(missing)
+      : e instanceof Deno.errors.PermissionDenied
+      ? `${errorText(e)} (the file's owner or mode keeps this user out)`
+      : errorText(e);
     throw new RuntimeError(
-      "credentials",
-      `Connector "${connector}": cannot read credentials file "${path}": ${errorText(e)}${hint}`,
+      missing ? "permission" : "credentials",
+      `Connector "${connector}": cannot read credentials file "${path}": ${why}`,
       { cause: e },
     );
   }
+}
+
+/** nats.js refuses a message larger than the server's max_payload: sending again cannot help. */
+export function isMaxPayloadError(e: unknown): boolean {
+  return errorText(e).includes("max_payload");
 }
 
 function isAuthError(e: unknown): boolean {

@@ -122,6 +122,48 @@ function subjectField(wildcards: boolean, description: string) {
   });
 }
 
+/** Stream and consumer names: what nats-server accepts, kept to characters safe in subjects. */
+const JS_NAME = /^[A-Za-z0-9_-]+$/;
+const JS_NAME_RULE = "letters, digits, '-' and '_'";
+
+/** Settings of a JetStream source (`source.jetstream`). */
+export const jetStreamSourceSchema = z.strictObject({
+  stream: z.string().regex(JS_NAME, `expected a stream name of ${JS_NAME_RULE}`).describe(
+    "Stream to consume; it must exist unless create_stream is true",
+  ),
+  durable: z.string().regex(JS_NAME, `expected a consumer name of ${JS_NAME_RULE}`).describe(
+    "Durable pull consumer; its position survives Sluice and server restarts",
+  ),
+  deliver: z.enum(["all", "new", "last"]).default("all").describe(
+    "Where a newly created consumer starts: every stored message, only new ones, or the last one",
+  ),
+  ack_wait: duration(
+    "Time the server waits for an ack before it redelivers; longer than a sink's retries take",
+  ).default(30_000),
+  max_ack_pending: z.int().min(1).max(1_000_000).default(1000).describe(
+    "Most messages handed out and not yet acked: bounds memory and work in flight",
+  ),
+  max_deliver: z.int().min(-1).default(-1).describe(
+    "Deliveries of one message before the server gives up on it; -1 = no limit",
+  ),
+  batch: z.int().min(1).max(10_000).optional().describe(
+    "Messages asked for per pull request (default: max_ack_pending, at most 256)",
+  ),
+  nak_delay: duration(
+    "Redelivery delay after a sink failure; doubles with each delivery up to 60 times it",
+  ).default(1000),
+  create_consumer: z.boolean().default(true).describe(
+    "Create the durable consumer when it does not exist (otherwise starting fails)",
+  ),
+  create_stream: z.boolean().default(false).describe(
+    "Create the stream (file storage, the source subject) when it does not exist; off by " +
+      "default so that a typo never creates a stream on a production server",
+  ),
+}).describe("Consume a JetStream stream with a durable consumer: at-least-once, acked per event");
+
+/** The parsed form of {@link jetStreamSourceSchema}. */
+export type JetStreamSourceConfig = z.output<typeof jetStreamSourceSchema>;
+
 /** Schema of a pipeline `source:` on a nats connector. */
 export const natsSourceSchema = z.strictObject({
   subject: subjectField(true, "Subject to subscribe to; `*` and a final `>` are wildcards"),
@@ -131,10 +173,55 @@ export const natsSourceSchema = z.strictObject({
   )
     .optional().describe("Queue group: instances in one group share the stream"),
   format: z.enum(["json"]).default("json").describe("Payload format of the events"),
+  jetstream: jetStreamSourceSchema.optional(),
+}).superRefine((s, ctx) => {
+  if (s.jetstream && s.queue !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["queue"],
+      message: "a JetStream source shares its durable consumer instead: remove queue",
+    });
+  }
 });
 
 /** The parsed form of {@link natsSourceSchema}. */
 export type NatsSourceConfig = z.output<typeof natsSourceSchema>;
+
+/** Retry settings of a JetStream sink (`jetstream: true` takes the defaults). */
+export const jetStreamSinkSchema = z.strictObject({
+  timeout: duration("Time to wait for the PubAck of one attempt").default(5000),
+  retries: z.int().min(0).max(100).default(3).describe(
+    "Attempts after the first before the send fails (then: outbox, nak, or dead letter)",
+  ),
+  retry_wait: duration("Delay before the first retry; doubles with each one").default(250),
+  max_in_flight: z.int().min(1).max(100_000).default(1024).describe(
+    "Most publishes awaiting their PubAck; beyond it sends overflow (bounds memory)",
+  ),
+}).describe("Publish to JetStream and wait for the PubAck, with retries");
+
+/** The parsed form of {@link jetStreamSinkSchema}. */
+export type JetStreamSinkConfig = z.output<typeof jetStreamSinkSchema>;
+
+const JS_SINK_DEFAULTS: JetStreamSinkConfig = {
+  timeout: 5000,
+  retries: 3,
+  "retry_wait": 250,
+  "max_in_flight": 1024,
+};
+
+const FIELD_PATH = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+const msgId = z.union([
+  z.literal("hash").describe("SHA-256 of the sink subject and the payload"),
+  z.strictObject({
+    field: z.string().regex(FIELD_PATH, "expected a field path such as id or meta.id").describe(
+      "Dot path of the event field holding a stable id (string or number)",
+    ),
+  }),
+]).describe(
+  "Nats-Msg-Id header, so that JetStream drops duplicates of retries and outbox replays " +
+    "(within the stream's duplicate window)",
+);
 
 /** Schema of a pipeline sink (or `dead_letter:`) on a nats connector. */
 export const natsSinkSchema = z.strictObject({
@@ -153,6 +240,10 @@ export const natsSinkSchema = z.strictObject({
     }
   }),
   pass_headers: z.boolean().default(false).describe("Copy the source message's headers"),
+  jetstream: z.union([z.boolean(), jetStreamSinkSchema]).default(false).describe(
+    "Publish to JetStream and await the PubAck (true, or retry settings)",
+  ).transform((j) => j === true ? JS_SINK_DEFAULTS : j === false ? undefined : j),
+  msg_id: msgId.optional(),
 });
 
 /** The parsed form of {@link natsSinkSchema}. */

@@ -1,0 +1,216 @@
+/**
+ * The event stream and the scenarios of the benchmark, shared by the orchestrator, the hand-written
+ * baseline and the load generators, so that every program agrees on subjects, payloads and the
+ * number of events each scenario must deliver.
+ *
+ * @module
+ */
+
+/** Number of zones: the 10-pipeline scenario gives each zone its own pipeline. */
+export const ZONES = 10;
+/** Distinct payloads the flood publisher cycles through; event counts are multiples of it. */
+export const POOL_SIZE = 1000;
+/** One event in this many is malformed JSON in the dead-letter scenario (1 %). */
+export const MALFORMED_EVERY = 100;
+/** Where every scenario's outputs arrive, for the counting and latency subscribers. */
+export const OUTPUT_SUBJECTS: readonly string[] = ["alerts.>", "dlq.>"];
+
+const SITES = ["berlin", "hamburg", "munich", "cologne", "leipzig", "dresden", "bremen", "essen"];
+
+/** Names of the scenarios, in report order. */
+export type ScenarioName = "filter" | "pass-all" | "template" | "dead-letter" | "pipelines-10";
+
+/** What the bench needs to know about one scenario. */
+export interface Scenario {
+  readonly name: ScenarioName;
+  /** One line for the report. */
+  readonly title: string;
+  /** Whether 1 % of the events are malformed JSON. */
+  readonly malformed: boolean;
+  /** The Sluice configuration (connector + pipelines) for a server at `${NATS_URL}`. */
+  readonly yaml: string;
+  /** How many output messages (alerts and dead letters) pool entry `i` produces. */
+  outputs(pool: Pool, i: number): number;
+}
+
+const CONNECTOR = `connectors:
+  local:
+    type: nats
+    servers: \${NATS_URL}
+    name: sluice-bench
+`;
+
+function pipeline(name: string, source: string, filter: string, sink: string, dlq?: string) {
+  return `  ${name}:
+    source:
+      connector: local
+      subject: ${source}
+    filter: ${JSON.stringify(filter)}
+    sinks:
+      - connector: local
+        subject: ${sink}
+` + (dlq === undefined ? "" : `    dead_letter:
+      connector: local
+      subject: ${dlq}
+`);
+}
+
+const passes = (pool: Pool, i: number) => (pool.malformed[i] ? 0 : pool.hot[i] ? 1 : 0);
+
+/** Every scenario, in report order. */
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: "filter",
+    title: "JSON filter `temperature > 30` (≈30 % pass), one static sink",
+    malformed: false,
+    yaml: CONNECTOR + "pipelines:\n" +
+      pipeline("alerts", "sensors.temperature.>", "temperature > 30", "alerts.high-value"),
+    outputs: passes,
+  },
+  {
+    name: "pass-all",
+    title: "filter `true`: every event forwarded",
+    malformed: false,
+    yaml: CONNECTOR + "pipelines:\n" +
+      pipeline("all", "sensors.temperature.>", "true", "alerts.all"),
+    outputs: () => 1,
+  },
+  {
+    name: "template",
+    title: "JSON filter, templated sink subject `alerts.{site}`",
+    malformed: false,
+    yaml: CONNECTOR + "pipelines:\n" +
+      pipeline("by-site", "sensors.temperature.>", "temperature > 30", "alerts.{site}"),
+    outputs: passes,
+  },
+  {
+    name: "dead-letter",
+    title: "JSON filter with a dead letter, 1 % malformed events",
+    malformed: true,
+    yaml: CONNECTOR + "pipelines:\n" +
+      pipeline(
+        "alerts",
+        "sensors.temperature.>",
+        "temperature > 30",
+        "alerts.high-value",
+        "dlq.alerts",
+      ),
+    outputs: (pool, i) => (pool.malformed[i] ? 1 : passes(pool, i)),
+  },
+  {
+    name: "pipelines-10",
+    title: "10 pipelines on one connector, one zone each (baseline: 10 subscriptions)",
+    malformed: false,
+    yaml: CONNECTOR + "pipelines:\n" +
+      Array.from(
+        { length: ZONES },
+        (_, z) =>
+          pipeline(`zone-${z}`, `sensors.temperature.z${z}.>`, "temperature > 30", `alerts.z${z}`),
+      ).join(""),
+    outputs: passes,
+  },
+];
+
+/**
+ * Looks a scenario up by name.
+ *
+ * @param name The name.
+ * @returns The scenario.
+ * @throws {RangeError} When there is none of that name.
+ */
+export function scenario(name: string): Scenario {
+  const s = SCENARIOS.find((s) => s.name === name);
+  if (!s) {
+    throw new RangeError(
+      `Unknown scenario "${name}": expected one of ${SCENARIOS.map((s) => s.name).join(", ")}`,
+    );
+  }
+  return s;
+}
+
+/** The events the publishers cycle through, with what each one should do. */
+export interface Pool {
+  readonly subjects: readonly string[];
+  /** Payload text after the leading `{"ts":<number>`; prefix it with a timestamp to send it. */
+  readonly tails: readonly string[];
+  /** Whether the event's temperature is above 30. */
+  readonly hot: readonly boolean[];
+  /** Whether the payload is not valid JSON. */
+  readonly malformed: readonly boolean[];
+}
+
+/**
+ * The deterministic pool of sensor readings: subjects `sensors.temperature.z<zone>.s<sensor>`,
+ * payloads `{"ts":…,"seq":…,"sensor":…,"site":…,"temperature":…,"humidity":…,"battery":…}`.
+ *
+ * @param malformed Make one event in {@linkcode MALFORMED_EVERY} truncated JSON.
+ * @returns The pool.
+ */
+export function buildPool(malformed: boolean): Pool {
+  let seed = 0x5eed;
+  // mulberry32: a small seeded generator, so every process builds the same pool.
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const subjects: string[] = [];
+  const tails: string[] = [];
+  const hot: boolean[] = [];
+  const bad: boolean[] = [];
+  for (let i = 0; i < POOL_SIZE; i++) {
+    const sensor = i % 100;
+    const temperature = Math.round((20 + random() * 14.3) * 100) / 100;
+    const humidity = Math.round((30 + random() * 50) * 10) / 10;
+    const battery = Math.floor(random() * 100);
+    const isBad = malformed && i % MALFORMED_EVERY === MALFORMED_EVERY / 2;
+    subjects.push(`sensors.temperature.z${sensor % ZONES}.s${sensor}`);
+    const tail = `,"seq":${i},"sensor":"s${sensor}","site":"${
+      SITES[sensor % SITES.length]
+    }","temperature":${temperature},"humidity":${humidity},"battery":${battery}}`;
+    // Truncated in the middle of a value: the kind of payload a flaky sensor sends.
+    tails.push(isBad ? tail.slice(0, tail.indexOf("temperature") + 14) : tail);
+    hot.push(temperature > 30);
+    bad.push(isBad);
+  }
+  return { subjects, tails, hot, malformed: bad };
+}
+
+/**
+ * How many output messages `events` events of the pool produce in a scenario.
+ *
+ * @param s The scenario.
+ * @param pool The pool (built with the scenario's `malformed`).
+ * @param events The number of events, cycling through the pool from its start.
+ * @returns The number of alerts and dead letters expected.
+ */
+export function expectedOutputs(s: Scenario, pool: Pool, events: number): number {
+  let perPool = 0;
+  for (let i = 0; i < POOL_SIZE; i++) perPool += s.outputs(pool, i);
+  let total = Math.floor(events / POOL_SIZE) * perPool;
+  for (let i = 0; i < events % POOL_SIZE; i++) total += s.outputs(pool, i);
+  return total;
+}
+
+/**
+ * Extracts the send timestamp from a payload that starts with `{"ts":<number>,`.
+ *
+ * @param text The payload text.
+ * @returns The timestamp (milliseconds on the publisher's `performance.now()` clock), or NaN.
+ */
+export function timestampOf(text: string): number {
+  return Number(text.slice(6, text.indexOf(",", 6)));
+}
+
+/**
+ * Writes one JSON log record to stderr in the shape Sluice uses (`time`, `level`, `msg`), so the
+ * orchestrator reads every child the same way.
+ *
+ * @param msg The message, e.g. `"started"`.
+ * @param fields Further fields.
+ */
+export function report(msg: string, fields: Record<string, unknown> = {}): void {
+  const line = JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields });
+  Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+}

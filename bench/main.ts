@@ -1,0 +1,580 @@
+/**
+ * `deno task bench`: Sluice against a hand-written nats.js program, on one nats-server started
+ * for the run, on the same event stream.
+ *
+ * For every scenario of `_scenarios.ts` and both implementations (the hand-written
+ * `baseline.ts` and the real CLI, `src/main.ts run`):
+ *
+ * - sustained throughput: `flood.ts publish` sends N events faster than the consumer takes them;
+ *   `flood.ts count` receives every output and times the first to the last; every expected
+ *   output must arrive and the consumer's own `in` count must equal N;
+ * - end-to-end latency at fixed offered rates (`latency.ts`, send time in the payload, measured on
+ *   a separate connection);
+ * - peak RSS (`VmHWM`) and CPU time of the consumer, and the time from spawn to `started`.
+ *
+ * Each measurement is repeated; the report gives the median and the range. Results go to
+ * `bench/results/latest.{json,md}` (`quick.{json,md}` with `--quick`).
+ *
+ * Options: `--quick` (one repetition, fewer events, latency of the main scenario only: under a
+ * minute), `--reps N`, `--events N`, `--scenarios a,b`, `--no-latency`, `--no-throughput`,
+ * `--impl baseline|sluice`, `--cpu-prof DIR` (profile Sluice in the throughput runs).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { NatsServer } from "../src/demo/nats_server.ts";
+import { type LogRecord, REPO_ROOT, SluiceProcess } from "../tests/_harness/sluice_process.ts";
+import {
+  buildPool,
+  expectedOutputs,
+  POOL_SIZE,
+  type Scenario,
+  scenario,
+  SCENARIOS,
+} from "./_scenarios.ts";
+import { summarize, type Summary } from "./_stats.ts";
+
+/** Implementations under test. */
+type Impl = "baseline" | "sluice";
+
+/** Permissions of Sluice: those of `deno task start`. */
+const SLUICE_FLAGS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"];
+/** Permissions of the bench's own children: loopback only. */
+const CHILD_FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-sys=hostname"];
+const BENCH = `${REPO_ROOT}bench/`;
+const CLOCK_TICKS_PER_S = 100;
+
+interface Options {
+  quick: boolean;
+  reps: number;
+  events: number;
+  scenarios: Scenario[];
+  latencyScenarios: Scenario[];
+  phases: { rate: number; seconds: number }[];
+  throughput: boolean;
+  impls: Impl[];
+  cpuProf: string | undefined;
+  /** Overrides the connector's `max_pending` (diagnosis only; the report says so). */
+  maxPending: string | undefined;
+  /** V8 flags for Sluice (`--v8-flags=...`), to try memory settings; the report says so. */
+  v8Flags: string | undefined;
+}
+
+function options(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean", default: false },
+      reps: { type: "string" },
+      events: { type: "string" },
+      scenarios: { type: "string" },
+      "no-latency": { type: "boolean", default: false },
+      "no-throughput": { type: "boolean", default: false },
+      impl: { type: "string" },
+      "cpu-prof": { type: "string" },
+      "max-pending": { type: "string" },
+      "v8-flags": { type: "string" },
+    },
+  });
+  const quick = values.quick;
+  const scenarios = values.scenarios ? values.scenarios.split(",").map(scenario) : [...SCENARIOS];
+  const events = Number(values.events ?? (quick ? 150_000 : 1_000_000));
+  if (!Number.isInteger(events) || events < POOL_SIZE || events % POOL_SIZE !== 0) {
+    throw new RangeError(`--events must be a positive multiple of ${POOL_SIZE}, got ${events}`);
+  }
+  const impl = values.impl;
+  if (impl !== undefined && impl !== "baseline" && impl !== "sluice") {
+    throw new RangeError(`--impl must be baseline or sluice, got "${impl}"`);
+  }
+  return {
+    quick,
+    reps: Number(values.reps ?? (quick ? 1 : 3)),
+    events,
+    scenarios: values["no-throughput"] ? [] : scenarios,
+    latencyScenarios: values["no-latency"]
+      ? []
+      : quick
+      ? scenarios.filter((s) => s.name === "filter")
+      : scenarios,
+    phases: quick
+      ? [{ rate: 1_000, seconds: 1 }, { rate: 5_000, seconds: 1 }, { rate: 20_000, seconds: 1 }]
+      : [{ rate: 1_000, seconds: 8 }, { rate: 5_000, seconds: 4 }, { rate: 20_000, seconds: 3 }],
+    throughput: !values["no-throughput"],
+    impls: impl ? [impl] : ["baseline", "sluice"],
+    cpuProf: values["cpu-prof"],
+    maxPending: values["max-pending"],
+    v8Flags: values["v8-flags"],
+  };
+}
+
+/** One throughput run of one implementation. */
+interface ThroughputRun {
+  eventsPerS: number;
+  events: number;
+  expected: number;
+  received: number;
+  /** Sum of the consumer's own `in` counts. */
+  consumed: number;
+  publishMs: number;
+  windowMs: number;
+  readyMs: number;
+  peakRssMiB: number;
+  /** Anonymous (private) part of the resident set at the end of the run, without mapped files. */
+  endAnonMiB: number;
+  /** Mapped files (mostly the deno executable) in the resident set at the end of the run. */
+  endFileMiB: number;
+  idleRssMiB: number;
+  cpuUsPerEvent: number;
+}
+
+/** One latency phase of one implementation. */
+interface LatencyPhase {
+  rate: number;
+  sent: number;
+  expected: number;
+  received: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+interface LatencyRun {
+  phases: LatencyPhase[];
+  readyMs: number;
+  peakRssMiB: number;
+}
+
+class Bench {
+  readonly #server: NatsServer;
+  readonly #dir: string;
+  readonly #o: Options;
+
+  constructor(server: NatsServer, dir: string, o: Options) {
+    this.#server = server;
+    this.#dir = dir;
+    this.#o = o;
+  }
+
+  /** Spawns a bench program (`bench/<file>`) with loopback-only permissions. */
+  #child(file: string, args: string[]): SluiceProcess {
+    return SluiceProcess.start(args, {
+      runtime: ["deno"],
+      entry: BENCH + file,
+      denoFlags: CHILD_FLAGS,
+    });
+  }
+
+  /** Spawns the consumer under test. */
+  #consumer(impl: Impl, s: Scenario, profile = false): SluiceProcess {
+    if (impl === "baseline") return this.#child("baseline.ts", [this.#server.url, s.name]);
+    const prof = profile && this.#o.cpuProf
+      ? ["--cpu-prof", `--cpu-prof-dir=${this.#o.cpuProf}`]
+      : [];
+    return SluiceProcess.start(["run", "--log-format", "json", `${this.#dir}/${s.name}`], {
+      runtime: ["deno"],
+      denoFlags: [
+        ...prof,
+        ...(this.#o.v8Flags ? [`--v8-flags=${this.#o.v8Flags}`] : []),
+        ...SLUICE_FLAGS,
+      ],
+      env: { NATS_URL: this.#server.url },
+    });
+  }
+
+  /** Runs `sluice check` once per scenario: validates the configs and warms the module cache. */
+  async prepare(): Promise<void> {
+    for (const s of SCENARIOS) {
+      const dir = `${this.#dir}/${s.name}`;
+      await Deno.mkdir(dir, { recursive: true });
+      const yaml = this.#o.maxPending === undefined
+        ? s.yaml
+        : s.yaml.replace("    name: sluice-bench\n", `$&    max_pending: ${this.#o.maxPending}\n`);
+      await Deno.writeTextFile(`${dir}/bench.yaml`, yaml);
+      await using check = SluiceProcess.start(["check", dir], {
+        runtime: ["deno"],
+        denoFlags: SLUICE_FLAGS,
+        env: { NATS_URL: this.#server.url },
+      });
+      const status = await check.status;
+      if (status.code !== 0) {
+        throw new Error(`Sluice rejected the bench config of "${s.name}":\n${check.stderr()}`);
+      }
+    }
+  }
+
+  async throughput(impl: Impl, s: Scenario): Promise<ThroughputRun> {
+    const events = this.#o.events;
+    const expected = expectedOutputs(s, buildPool(s.malformed), events);
+    const timeout = 60_000 + events / 20;
+    await using counter = this.#child("flood.ts", ["count", this.#server.url, String(expected)]);
+    await counter.waitForMsg("started");
+    const t0 = performance.now();
+    await using consumer = this.#consumer(impl, s, true);
+    await consumer.waitForMsg("started", 30_000);
+    const readyMs = performance.now() - t0;
+    const idle = await procStatus(consumer.pid);
+    const cpu0 = await cpuTicks(consumer.pid);
+    await using publisher = this.#child("flood.ts", [
+      "publish",
+      this.#server.url,
+      String(events),
+      s.malformed ? "1" : "0",
+    ]);
+    const published = await publisher.waitForMsg("published", timeout);
+    const counted = await counter.waitForMsg("counted", timeout);
+    const cpu1 = await cpuTicks(consumer.pid);
+    const peak = await procStatus(consumer.pid);
+    await consumer.stop(30_000);
+    const consumed = summaries(consumer.records).reduce((n, r) => n + Number(r.in), 0);
+    const windowMs = Number(counted.first_to_last_ms);
+    const received = Number(counted.received);
+    if (received !== expected || consumed !== events) {
+      log(
+        `  LOSS: ${impl} ${s.name}: received ${received} of ${expected} outputs, consumed ${consumed} of ${events} events`,
+      );
+    }
+    return {
+      eventsPerS: events / (windowMs / 1000),
+      events,
+      expected,
+      received,
+      consumed,
+      publishMs: Number(published.ms),
+      windowMs,
+      readyMs,
+      peakRssMiB: peak.hwmKiB / 1024,
+      endAnonMiB: peak.anonKiB / 1024,
+      endFileMiB: peak.fileKiB / 1024,
+      idleRssMiB: idle.rssKiB / 1024,
+      cpuUsPerEvent: ((cpu1 - cpu0) / CLOCK_TICKS_PER_S) * 1e6 / events,
+    };
+  }
+
+  async latency(impl: Impl | "floor", s: Scenario): Promise<LatencyRun> {
+    const phases = this.#o.phases.map((p) => `${p.rate}:${p.seconds}`).join(",");
+    const t0 = performance.now();
+    await using consumer = impl === "floor" ? undefined : this.#consumer(impl, s);
+    await consumer?.waitForMsg("started", 30_000);
+    const readyMs = performance.now() - t0;
+    const args = [this.#server.url, s.name, phases, ...(impl === "floor" ? ["direct"] : [])];
+    await using driver = this.#child("latency.ts", args);
+    const seconds = this.#o.phases.reduce((t, p) => t + p.seconds + 2, 5);
+    await driver.waitForMsg("finished", seconds * 1000 + 30_000);
+    const peak = consumer ? (await procStatus(consumer.pid)).hwmKiB / 1024 : NaN;
+    await consumer?.stop(30_000);
+    const result = driver.records.filter((r) => r.msg === "phase").map((r) => ({
+      rate: Number(r.rate),
+      sent: Number(r.sent),
+      expected: Number(r.expected),
+      received: Number(r.received),
+      p50: Number(r.p50_ms),
+      p99: Number(r.p99_ms),
+      p999: Number(r.p999_ms),
+      max: Number(r.max_ms),
+    }));
+    for (const p of result) {
+      if (p.received !== p.expected) {
+        log(`  LOSS: ${impl} ${s.name} @${p.rate}/s: received ${p.received} of ${p.expected}`);
+      }
+    }
+    return { phases: result, readyMs, peakRssMiB: peak };
+  }
+}
+
+function summaries(records: readonly LogRecord[]): LogRecord[] {
+  return records.filter((r) => r.msg === "pipeline summary");
+}
+
+/**
+ * Deno grants `/proc` only with `--allow-all`; `cat` (allowed by name) reads it instead.
+ */
+async function readProc(path: string): Promise<string> {
+  const out = await new Deno.Command("cat", { args: [path], stderr: "null" }).output();
+  if (!out.success) throw new Error(`Cannot read "${path}"`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function procStatus(
+  pid: number,
+): Promise<{ rssKiB: number; hwmKiB: number; anonKiB: number; fileKiB: number }> {
+  const text = await readProc(`/proc/${pid}/status`);
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
+  return {
+    rssKiB: field("VmRSS"),
+    hwmKiB: field("VmHWM"),
+    anonKiB: field("RssAnon"),
+    fileKiB: field("RssFile"),
+  };
+}
+
+/** User plus system CPU time of a process, in clock ticks (fields 14 and 15 of `stat`). */
+async function cpuTicks(pid: number): Promise<number> {
+  const text = await readProc(`/proc/${pid}/stat`);
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function log(line: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+}
+
+async function machine(): Promise<Record<string, string | number>> {
+  const cpuinfo = await readProc("/proc/cpuinfo");
+  const nats = await new Deno.Command("nats-server", { args: ["--version"] }).output()
+    .then((o) => new TextDecoder().decode(o.stdout).trim(), () => "unknown");
+  return {
+    nproc: navigator.hardwareConcurrency,
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    nats_server: nats.replace(/^nats-server:\s*/, ""),
+  };
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+interface Results {
+  meta: Record<string, unknown>;
+  throughput: Record<string, Partial<Record<Impl, ThroughputRun[]>>>;
+  latency: Record<string, Partial<Record<Impl | "floor", LatencyRun[]>>>;
+}
+
+const fmtInt = (n: number) => Number.isNaN(n) ? "–" : Math.round(n).toLocaleString("en-US");
+const fmt = (n: number, digits = 1) => Number.isNaN(n) ? "–" : n.toFixed(digits);
+
+function range(s: Summary, f: (n: number) => string): string {
+  if (s.n === 0) return "–";
+  return s.n === 1 ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+}
+
+function pick<T>(runs: readonly T[] | undefined, f: (r: T) => number): Summary {
+  return summarize((runs ?? []).map(f));
+}
+
+/** Per-repetition ratios sluice/baseline: both ran back to back under the same conditions. */
+function ratios(r: Partial<Record<Impl, ThroughputRun[]>>): Summary {
+  const b = r.baseline ?? [];
+  const s = r.sluice ?? [];
+  return summarize(s.map((x, i) => x.eventsPerS / (b[i]?.eventsPerS ?? NaN)));
+}
+
+/** The targets of issue 6, each with the measured median and whether it is met. */
+function targets(res: Results, ready: Summary): string[] {
+  const ratio = (name: string) => {
+    const r = res.throughput[name];
+    return r ? ratios(r).median : NaN;
+  };
+  const p99At5k = summarize(
+    (res.latency.filter?.sluice ?? []).map((x) =>
+      x.phases.find((p) => p.rate === 5_000)?.p99 ?? NaN
+    ),
+  ).median;
+  const peak = summarize(
+    Object.values(res.throughput).map((r) => pick(r.sluice, (x) => x.peakRssMiB).median),
+  ).max;
+  const row = (what: string, value: string, met: boolean | undefined) =>
+    `| ${what} | ${value} | ${met === undefined ? "not measured" : met ? "met" : "**not met**"} |`;
+  const known = (n: number) => (Number.isNaN(n) ? undefined : n);
+  const check = (n: number, ok: (n: number) => boolean) =>
+    known(n) === undefined ? undefined : ok(n);
+  return [
+    "### Targets (medians)",
+    "",
+    "| target | measured | |",
+    "| --- | --: | --- |",
+    row(
+      "JSON filter: sluice ≥ 0.9 × baseline",
+      fmt(ratio("filter"), 2),
+      check(ratio("filter"), (n) => n >= 0.9),
+    ),
+    row(
+      "10 pipelines on one connector ≥ 0.8 × 10 subscriptions",
+      fmt(ratio("pipelines-10"), 2),
+      check(ratio("pipelines-10"), (n) => n >= 0.8),
+    ),
+    row("p99 at 5k events/s < 5 ms", `${fmt(p99At5k, 2)} ms`, check(p99At5k, (n) => n < 5)),
+    row(
+      "peak RSS at full load < 80 MB (76.3 MiB)",
+      `${fmt(peak, 0)} MiB (worst scenario)`,
+      check(peak, (n) => n * 1024 * 1024 < 80e6),
+    ),
+    row(
+      "start to ready < 500 ms",
+      `${fmt(ready.median, 0)} ms`,
+      check(ready.median, (n) => n < 500),
+    ),
+    "",
+  ];
+}
+
+function markdown(res: Results): string {
+  const m = res.meta as { machine: Record<string, unknown>; reps: number; events: number };
+  const lines: string[] = [];
+  lines.push(
+    `Machine: ${m.machine.nproc} × ${m.machine.cpu}, Deno ${m.machine.deno} (V8 ${m.machine.v8}), ` +
+      `nats-server ${m.machine.nats_server}. ${m.reps} repetition${m.reps === 1 ? "" : "s"}; ` +
+      `median (min–max). Run at ${res.meta.date}${res.meta.quick ? " (--quick)" : ""}.`,
+    "",
+  );
+  const tp = Object.entries(res.throughput);
+  if (tp.length > 0) {
+    lines.push(
+      `### Sustained throughput (${fmtInt(m.events)} events per run, ≈30 % pass the filter)`,
+      "",
+      "| scenario | baseline events/s | sluice events/s | sluice / baseline | CPU µs/event baseline / sluice | peak RSS MiB baseline / sluice | sluice RSS at end: private + files MiB | lost |",
+      "| --- | --: | --: | --: | --: | --: | --: | --: |",
+    );
+    for (const [name, r] of tp) {
+      const lost = [...(r.baseline ?? []), ...(r.sluice ?? [])].reduce(
+        (n, x) => n + (x.expected - x.received) + (x.events - x.consumed),
+        0,
+      );
+      lines.push(
+        `| ${name} | ${range(pick(r.baseline, (x) => x.eventsPerS), fmtInt)} | ${
+          range(pick(r.sluice, (x) => x.eventsPerS), fmtInt)
+        } | ${range(ratios(r), (n) => fmt(n, 2))} | ${
+          fmt(pick(r.baseline, (x) => x.cpuUsPerEvent).median, 2)
+        } / ${fmt(pick(r.sluice, (x) => x.cpuUsPerEvent).median, 2)} | ${
+          fmt(pick(r.baseline, (x) => x.peakRssMiB).median, 0)
+        } / ${range(pick(r.sluice, (x) => x.peakRssMiB), (n) => fmt(n, 0))} | ${
+          fmt(pick(r.sluice, (x) => x.endAnonMiB).median, 0)
+        } + ${fmt(pick(r.sluice, (x) => x.endFileMiB).median, 0)} | ${lost} |`,
+      );
+    }
+    lines.push("");
+  }
+  const lat = Object.entries(res.latency);
+  if (lat.length > 0) {
+    const rates = (res.meta.phases as { rate: number }[]).map((p) => p.rate);
+    lines.push(
+      "### End-to-end latency at a fixed offered rate (ms, p50 / p99 / p99.9)",
+      "",
+      `| scenario | program | ${
+        rates.map((r) => `${r / 1000}k events/s`).join(" | ")
+      } | peak RSS MiB |`,
+      `| --- | --- | ${rates.map(() => "--:").join(" | ")} | --: |`,
+    );
+    for (const [name, r] of lat) {
+      for (const impl of ["floor", "baseline", "sluice"] as const) {
+        const runs = r[impl];
+        if (!runs || runs.length === 0) continue;
+        const cells = rates.map((rate) => {
+          const ph = runs.map((x) => x.phases.find((p) => p.rate === rate));
+          const get = (f: (p: LatencyPhase) => number) =>
+            summarize(ph.map((p) => (p ? f(p) : NaN)));
+          const p99 = get((p) => p.p99);
+          return `${fmt(get((p) => p.p50).median, 2)} / ${
+            p99.n > 1 ? `${fmt(p99.median, 2)} (${fmt(p99.min, 2)}–${fmt(p99.max, 2)})` : fmt(
+              p99.median,
+              2,
+            )
+          } / ${fmt(get((p) => p.p999).median, 2)}`;
+        });
+        const label = impl === "floor" ? "one hop (no consumer)" : impl;
+        lines.push(
+          `| ${impl === "floor" ? "–" : name} | ${label} | ${cells.join(" | ")} | ${
+            fmt(pick(runs, (x) => x.peakRssMiB).median, 0)
+          } |`,
+        );
+      }
+    }
+    lines.push("");
+  }
+  const readies = (impl: Impl) =>
+    summarize([
+      ...Object.values(res.throughput).flatMap((r) => (r[impl] ?? []).map((x) => x.readyMs)),
+      ...Object.values(res.latency).flatMap((r) => (r[impl] ?? []).map((x) => x.readyMs)),
+    ]);
+  const idle = (impl: Impl) =>
+    summarize(
+      Object.values(res.throughput).flatMap((r) => (r[impl] ?? []).map((x) => x.idleRssMiB)),
+    );
+  lines.push(
+    "### Start-up",
+    "",
+    "| program | spawn to subscribed (ms) | RSS when subscribed (MiB) |",
+    "| --- | --: | --: |",
+    `| baseline | ${range(readies("baseline"), (n) => fmt(n, 0))} | ${
+      range(idle("baseline"), (n) => fmt(n, 0))
+    } |`,
+    `| sluice | ${range(readies("sluice"), (n) => fmt(n, 0))} | ${
+      range(idle("sluice"), (n) => fmt(n, 0))
+    } |`,
+    "",
+  );
+  lines.push(...targets(res, readies("sluice")));
+  return lines.join("\n");
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const o = options(Deno.args);
+  const started = performance.now();
+  await using server = await NatsServer.start();
+  const dir = await Deno.makeTempDir({ prefix: "sluice-bench-" });
+  const results: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      quick: o.quick,
+      reps: o.reps,
+      events: o.events,
+      phases: o.phases,
+      max_pending: o.maxPending ?? "default",
+      sluice_v8_flags: o.v8Flags ?? "",
+      machine: await machine(),
+    },
+    throughput: {},
+    latency: {},
+  };
+  try {
+    const bench = new Bench(server, dir, o);
+    await bench.prepare();
+    for (let rep = 0; rep < o.reps; rep++) {
+      // Alternate the order, so that neither program always runs on a warmer machine.
+      const impls = rep % 2 === 0 ? o.impls : [...o.impls].reverse();
+      for (const s of o.scenarios) {
+        const entry = results.throughput[s.name] ??= {};
+        for (const impl of impls) {
+          const r = await bench.throughput(impl, s);
+          (entry[impl] ??= []).push(r);
+          log(
+            `rep ${rep + 1} throughput ${s.name.padEnd(12)} ${impl.padEnd(8)} ${
+              fmtInt(r.eventsPerS).padStart(9)
+            } ev/s  cpu ${fmt(r.cpuUsPerEvent, 2)} µs/ev  peak ${fmt(r.peakRssMiB, 0)} MiB  ready ${
+              fmt(r.readyMs, 0)
+            } ms  out ${r.received}/${r.expected} in ${r.consumed}/${r.events}`,
+          );
+        }
+      }
+      for (const s of o.latencyScenarios) {
+        const entry = results.latency[s.name] ??= {};
+        const order: (Impl | "floor")[] = s === o.latencyScenarios[0] ? ["floor", ...impls] : impls;
+        for (const impl of order) {
+          const r = await bench.latency(impl, s);
+          (entry[impl] ??= []).push(r);
+          log(
+            `rep ${rep + 1} latency    ${s.name.padEnd(12)} ${impl.padEnd(8)} ${
+              r.phases.map((p) =>
+                `${p.rate}/s ${fmt(p.p50, 2)}/${fmt(p.p99, 2)}/${fmt(p.p999, 2)} ms`
+              ).join("  ")
+            }  peak ${fmt(r.peakRssMiB, 0)} MiB`,
+          );
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  results.meta.seconds = Math.round((performance.now() - started) / 1000);
+  const name = o.quick ? "quick" : "latest";
+  const out = `${BENCH}results`;
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(`${out}/${name}.json`, JSON.stringify(results, null, 2) + "\n");
+  const md = markdown(results);
+  await Deno.writeTextFile(`${out}/${name}.md`, md);
+  log(`\n${md}\nwritten to bench/results/${name}.{json,md} in ${results.meta.seconds} s`);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds single executables of Sluice with `deno compile`, one per target, with narrow permissions
+# baked in (a compiled executable takes no Deno flags at run time: what is granted here is all it
+# gets).
+#
+#   bash deploy/compile.sh                  both targets into dist/ (`deno task compile`)
+#   bash deploy/compile.sh TARGET...        only these, e.g. aarch64-unknown-linux-gnu
+#   bash deploy/compile.sh --print-flags    print the permission flags, one a line, and exit
+#
+# Environment (the defaults fit deploy/sluice.service):
+#   SLUICE_CONFIG_DIR     /etc/sluice       read: configuration, credentials, TLS files
+#   SLUICE_STATE_DIR      /var/lib/sluice   read and write: outboxes (buffer.path must lie in it)
+#   SLUICE_ALLOW_NET      empty: any host   hosts to reach and listen on, e.g.
+#                                           127.0.0.1:4222,127.0.0.1:9180 (NATS, health)
+#   SLUICE_ALLOW_ENV      NATS_*,SLUICE_*   variables the configuration may use as ${VAR}; the
+#                                           YAML parser's LOG_TOKENS,LOG_STREAM are always added
+#   SLUICE_DIST           dist              output directory
+#   SLUICE_DENORT_X86_64  (unset)           a local denort of this Deno version for that target,
+#   SLUICE_DENORT_AARCH64 (unset)           for machines that cannot download it (see below)
+#
+# `deno compile` takes its base runtime (denort, about 91 MiB unpacked) from the Deno release
+# host for each target. Where that host is unreachable, fetch denort-<target>.zip of the same Deno
+# version elsewhere, unzip it, and point SLUICE_DENORT_<ARCH> at the file (passed on as
+# DENORT_BIN). Without either, `deno task bundle` still builds dist/sluice.js, which runs
+# anywhere Deno is installed: `deno run <the flags of --print-flags> dist/sluice.js run ...`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CONFIG_DIR="${SLUICE_CONFIG_DIR:-/etc/sluice}"
+STATE_DIR="${SLUICE_STATE_DIR:-/var/lib/sluice}"
+ALLOW_NET="${SLUICE_ALLOW_NET:-}"
+ALLOW_ENV="${SLUICE_ALLOW_ENV:-NATS_*,SLUICE_*}"
+DIST="${SLUICE_DIST:-dist}"
+ALL_TARGETS=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu)
+
+say() { printf 'compile: %s\n' "$*" >&2; }
+
+flags() {
+  printf '%s\n' \
+    "--allow-read=$CONFIG_DIR,$STATE_DIR" \
+    "--allow-write=$STATE_DIR" \
+    "--allow-env=$ALLOW_ENV,LOG_TOKENS,LOG_STREAM" \
+    "--allow-net${ALLOW_NET:+=$ALLOW_NET}" \
+    "--allow-sys=hostname"
+}
+
+if [[ "${1:-}" == "--print-flags" ]]; then
+  flags
+  exit 0
+fi
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=("${ALL_TARGETS[@]}")
+for target in "${targets[@]}"; do
+  case "$target" in
+    x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu) ;;
+    *)
+      say "unknown target \"$target\": expected one of ${ALL_TARGETS[*]} or --print-flags"
+      exit 2
+      ;;
+  esac
+done
+
+mapfile -t FLAGS < <(flags)
+version="$(deno --version | awk 'NR == 1 { print $2 }')"
+mkdir -p "$DIST"
+failed=0
+for target in "${targets[@]}"; do
+  out="$DIST/sluice-$target"
+  arch="${target%%-*}"
+  denort_var="SLUICE_DENORT_${arch^^}"
+  denort="${!denort_var:-}"
+  say "building $out (deno $version, flags: ${FLAGS[*]})"
+  log="$(mktemp)"
+  started="$(date +%s)"
+  # An empty DENORT_BIN counts as set: pass it only when given.
+  if env ${denort:+DENORT_BIN="$denort"} deno compile --quiet --target "$target" --output "$out" \
+    "${FLAGS[@]}" src/main.ts 2>"$log"; then
+    size="$(stat -c %s "$out")"
+    say "built $out: $((size / 1024 / 1024)) MiB in $(($(date +%s) - started)) s"
+  else
+    failed=1
+    if grep -qE 'Setting up base binary|error sending request|dns error' "$log"; then
+      say "FAILED $target: deno compile could not download its base runtime" \
+        "(denort-$target.zip for Deno $version) from the Deno release host."
+      say "  Build on a machine that reaches it, or download that zip elsewhere, unzip it and run"
+      say "  again with $denort_var=/path/to/denort. Meanwhile \`deno task bundle\` builds"
+      say "  dist/sluice.js, which runs with \`deno run\` and the same flags (--print-flags)."
+      say "  deno said: $(grep -m1 -E 'error sending request|dns error' "$log" | sed 's/^ *//')"
+    else
+      say "FAILED $target:"
+      cat "$log" >&2
+    fi
+  fi
+  rm -f "$log"
+done
+exit "$failed"

@@ -1,0 +1,113 @@
+/**
+ * Reloading a running Sluice: on SIGHUP, and with `run --watch` on changes to the config files.
+ * A new config is validated fully before anything changes; an invalid one is logged and the
+ * running one stays. Reloads run one at a time.
+ *
+ * @module
+ */
+import { loadConfig } from "../config/load.ts";
+import { builtinRegistry } from "../connectors/mod.ts";
+import type { Engine } from "../engine/engine.ts";
+import { isEmptyPlan } from "../engine/reload.ts";
+import { ConfigErrors } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** How long file events are collected before one reload: editors write in several steps. */
+const WATCH_SETTLE_MS = 300;
+
+/** Options of {@link startReloader}. */
+export interface ReloaderOptions {
+  /** Also reload when a file under `paths` changes. @default false */
+  watch?: boolean;
+}
+
+/** A running reloader. */
+export interface Reloader {
+  /** Asks for a reload; resolves when it (and any before it) is done. */
+  reload(reason: string): Promise<void>;
+  /** Stops listening and waits for a reload in progress. */
+  stop(): Promise<void>;
+}
+
+/** Listens for SIGHUP (and file changes with `watch`) and applies new configs to `engine`. */
+export function startReloader(
+  engine: Engine,
+  paths: readonly string[],
+  log: Logger,
+  options: ReloaderOptions = {},
+): Reloader {
+  let chain: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const reload = (reason: string): Promise<void> => {
+    if (stopped) return chain;
+    chain = chain.then(() => reloadOnce(engine, paths, log, reason));
+    return chain;
+  };
+  const onHup = () => void reload("SIGHUP");
+  Deno.addSignalListener("SIGHUP", onHup);
+
+  let watcher: Deno.FsWatcher | undefined;
+  let settle: ReturnType<typeof setTimeout> | undefined;
+  if (options.watch) {
+    watcher = Deno.watchFs([...paths], { recursive: false });
+    (async () => {
+      for await (const event of watcher!) {
+        if (!event.paths.some((p) => /\.ya?ml$/.test(p))) continue;
+        clearTimeout(settle);
+        settle = setTimeout(() => void reload("file change"), WATCH_SETTLE_MS);
+      }
+    })().catch((e) => log.warn("watching config files failed", { error: String(e) }));
+    log.info("watching config files", { paths: paths.join(",") });
+  }
+
+  return {
+    reload,
+    async stop() {
+      stopped = true;
+      Deno.removeSignalListener("SIGHUP", onHup);
+      clearTimeout(settle);
+      watcher?.close();
+      await chain;
+    },
+  };
+}
+
+async function reloadOnce(
+  engine: Engine,
+  paths: readonly string[],
+  log: Logger,
+  reason: string,
+): Promise<void> {
+  log.info("reloading", { reason });
+  let config;
+  try {
+    config = await loadConfig(paths, { registry: builtinRegistry() });
+  } catch (e) {
+    const errors = e instanceof ConfigErrors ? e.errors.map(String) : [String(e)];
+    engine.rejectReload(errors.join("; "));
+    log.error("reload rejected: the running configuration stays", { errors });
+    return;
+  }
+  if (config.pipelines.size === 0) {
+    engine.rejectReload("no pipelines declared");
+    log.error("reload rejected: the running configuration stays", {
+      errors: ["no pipelines declared"],
+    });
+    return;
+  }
+  try {
+    const plan = await engine.apply(config);
+    log.info("reloaded", {
+      changed: !isEmptyPlan(plan),
+      started: plan.startPipelines,
+      stopped: plan.stopPipelines,
+      kept: plan.keepPipelines.length,
+      connectors_added: plan.addConnectors,
+      connectors_replaced: plan.replaceConnectors,
+      connectors_removed: plan.removeConnectors,
+      last_error: engine.reloads.lastError,
+    });
+  } catch (e) {
+    log.error("reload failed", { error: e instanceof Error ? e.message : String(e) });
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * A JetStream stream as a pipeline source (`source.jetstream`): a durable pull consumer consumed
+ * in batches with nats.js `consume()`. Every message is handed to the engine with an
+ * {@link Acknowledger}; the engine acks it once every sink accepted the event, naks it on a sink
+ * failure (redelivered after a backoff that grows with each delivery) and terms a poison message.
+ * The consumer's `max_ack_pending` bounds what is in flight, and so memory.
+ *
+ * Sluice creates the durable consumer when it is missing (`create_consumer`, on by default) but
+ * creates the stream only when told to (`create_stream`, off by default): a stream is storage an
+ * operator sizes and owns.
+ *
+ * @module
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  jetstream,
+  type JetStreamManager,
+  jetstreamManager,
+  type JsMsg,
+  StorageType,
+} from "@nats-io/jetstream";
+import type { Acknowledger, MessageHandler, Source } from "../../engine/types.ts";
+import { RuntimeError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import { errorText, type NatsConnector } from "./client.ts";
+import type { JetStreamSourceConfig } from "./schema.ts";
+
+/** Pull batch when `batch` is not set: large enough to amortise requests, capped by in-flight. */
+const DEFAULT_BATCH = 256;
+/** Longest redelivery delay as a multiple of `nak_delay`. */
+const MAX_NAK_FACTOR = 60;
+/** How long `drain()` waits for messages in flight when the sinks do not answer. */
+const MIN_DRAIN_WAIT_MS = 10_000;
+
+const NANOS_PER_MS = 1_000_000;
+
+/** Consumes one stream through a durable pull consumer. */
+export class JetStreamSource implements Source {
+  readonly #connector: NatsConnector;
+  readonly #subject: string;
+  readonly #config: JetStreamSourceConfig;
+  readonly #log: Logger;
+  #messages: ConsumerMessages | undefined;
+  #inFlight = 0;
+  #idle: PromiseWithResolvers<void> | undefined;
+
+  /**
+   * @param connector The shared client; open while the source is used.
+   * @param subject The source subject: the consumer's filter (and the subject of a created stream).
+   * @param config The `jetstream:` settings.
+   * @param log Logger labelled with the pipeline.
+   */
+  constructor(
+    connector: NatsConnector,
+    subject: string,
+    config: JetStreamSourceConfig,
+    log: Logger,
+  ) {
+    this.#connector = connector;
+    this.#subject = subject;
+    this.#config = config;
+    this.#log = log.with({ stream: config.stream, durable: config.durable });
+  }
+
+  async start(handler: MessageHandler): Promise<void> {
+    const nc = this.#connector.connection;
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc);
+    } catch (e) {
+      throw new RuntimeError(
+        "jetstream",
+        `Connector "${this.#connector.name}": JetStream is not available: ${errorText(e)}`,
+        { cause: e },
+      );
+    }
+    await this.#ensureStream(jsm);
+    await this.#ensureConsumer(jsm);
+    const consumer = await jetstream(nc).consumers.get(this.#config.stream, this.#config.durable);
+    const batch = this.#config.batch ?? Math.min(this.#config.max_ack_pending, DEFAULT_BATCH);
+    this.#messages = await consumer.consume({
+      max_messages: batch,
+      callback: (m) => this.#deliver(m, handler),
+    });
+    this.#watch(this.#messages);
+    this.#log.info("jetstream consumer started", { batch });
+  }
+
+  pending(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Stops pulling, then waits (bounded by the ack wait) until every message handed to the engine
+   * is settled, so its ack is sent before the connection drains. What is not settled in time is
+   * redelivered by the server after `ack_wait`.
+   */
+  async drain(): Promise<void> {
+    const messages = this.#messages;
+    this.#messages = undefined;
+    if (!messages) return;
+    try {
+      await messages.close();
+    } catch {
+      // The connection is gone: the server redelivers whatever was not acked.
+    }
+    if (this.#inFlight === 0) return;
+    const wait = Math.max(this.#config.ack_wait, MIN_DRAIN_WAIT_MS);
+    this.#idle ??= Promise.withResolvers<void>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), wait);
+    });
+    const late = await Promise.race([this.#idle.promise.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) {
+      this.#log.warn("stopping with messages not yet settled; the server will redeliver them", {
+        in_flight: this.#inFlight,
+      });
+    }
+  }
+
+  #deliver(m: JsMsg, handler: MessageHandler): void {
+    // An exception escaping this callback would end the consumer; the engine must not throw.
+    this.#inFlight++;
+    try {
+      handler(m, this.#acker(m));
+    } catch (e) {
+      this.#log.error("event handler failed", { error: errorText(e) });
+    }
+  }
+
+  #acker(m: JsMsg): Acknowledger {
+    let settled = false;
+    const settle = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      try {
+        action();
+      } catch (e) {
+        // The connection closed: the server redelivers the message after ack_wait.
+        this.#log.debug("cannot settle message", { error: errorText(e) });
+      }
+      this.#inFlight--;
+      if (this.#inFlight === 0) this.#idle?.resolve();
+    };
+    return {
+      ack: () => settle(() => m.ack()),
+      nak: () => settle(() => m.nak(this.#nakDelay(m))),
+      // No reason on the wire: nats-server before 2.10 ignores a "+TERM <reason>" it cannot
+      // parse, and the message would stay pending. The reason is in the dead letter's header.
+      term: () => settle(() => m.term()),
+    };
+  }
+
+  #nakDelay(m: JsMsg): number {
+    const deliveries = Math.max(1, m.info.deliveryCount);
+    const factor = Math.min(2 ** (deliveries - 1), MAX_NAK_FACTOR);
+    return this.#config.nak_delay * factor;
+  }
+
+  async #ensureStream(jsm: JetStreamManager): Promise<void> {
+    const { stream, create_stream: create } = this.#config;
+    try {
+      await jsm.streams.info(stream);
+      return;
+    } catch (e) {
+      if (!isNotFound(e)) throw this.#error(`cannot look up stream "${stream}"`, e);
+      if (!create) {
+        throw new RuntimeError(
+          "jetstream",
+          `Connector "${this.#connector.name}": stream "${stream}" does not exist: create it ` +
+            `(e.g. nats stream add ${stream} --subjects '${this.#subject}'), or set ` +
+            `create_stream: true on the source`,
+        );
+      }
+    }
+    try {
+      await jsm.streams.add({ name: stream, subjects: [this.#subject], storage: StorageType.File });
+      this.#log.info("jetstream stream created", { subjects: this.#subject });
+    } catch (e) {
+      throw this.#error(`cannot create stream "${stream}"`, e);
+    }
+  }
+
+  async #ensureConsumer(jsm: JetStreamManager): Promise<void> {
+    const c = this.#config;
+    const wanted: Partial<ConsumerConfig> = {
+      "durable_name": c.durable,
+      "ack_policy": AckPolicy.Explicit,
+      "deliver_policy": c.deliver === "new"
+        ? DeliverPolicy.New
+        : c.deliver === "last"
+        ? DeliverPolicy.Last
+        : DeliverPolicy.All,
+      "ack_wait": c.ack_wait * NANOS_PER_MS,
+      "max_ack_pending": c.max_ack_pending,
+      "max_deliver": c.max_deliver,
+      "filter_subject": this.#subject,
+    };
+    let existing: ConsumerConfig | undefined;
+    try {
+      existing = (await jsm.consumers.info(c.stream, c.durable)).config;
+    } catch (e) {
+      if (!isNotFound(e)) throw this.#error(`cannot look up consumer "${c.durable}"`, e);
+    }
+    if (existing === undefined) {
+      if (!c.create_consumer) {
+        throw new RuntimeError(
+          "jetstream",
+          `Connector "${this.#connector.name}": consumer "${c.durable}" of stream "${c.stream}" ` +
+            "does not exist: create it, or set create_consumer: true on the source",
+        );
+      }
+      try {
+        await jsm.consumers.add(c.stream, wanted);
+      } catch (e) {
+        throw this.#error(`cannot create consumer "${c.durable}"`, e);
+      }
+      this.#log.info("jetstream consumer created", { deliver: c.deliver });
+      return;
+    }
+    if ((existing.filter_subject ?? "") !== this.#subject) {
+      this.#log.warn("existing consumer filters another subject; it is used as it is", {
+        "filter_subject": existing.filter_subject ?? "",
+        subject: this.#subject,
+      });
+    }
+    if (
+      existing.ack_wait !== wanted.ack_wait ||
+      existing.max_ack_pending !== wanted.max_ack_pending ||
+      existing.max_deliver !== wanted.max_deliver
+    ) {
+      try {
+        await jsm.consumers.update(c.stream, c.durable, {
+          "ack_wait": wanted.ack_wait!,
+          "max_ack_pending": wanted.max_ack_pending!,
+          "max_deliver": wanted.max_deliver!,
+        });
+        this.#log.info("jetstream consumer updated", {
+          ack_wait_ms: c.ack_wait,
+          "max_ack_pending": c.max_ack_pending,
+        });
+      } catch (e) {
+        this.#log.warn("cannot update consumer settings; using them as they are", {
+          error: errorText(e),
+        });
+      }
+    }
+  }
+
+  #watch(messages: ConsumerMessages): void {
+    (async () => {
+      for await (const s of messages.status()) {
+        switch (s.type) {
+          case "consumer_deleted":
+          case "consumer_not_found":
+          case "stream_not_found":
+            this.#log.warn("jetstream consumer unavailable; retrying", { status: s.type });
+            break;
+          case "heartbeats_missed":
+            this.#log.debug("jetstream heartbeats missed", { count: s.count });
+            break;
+        }
+      }
+    })().catch(() => {});
+  }
+
+  #error(what: string, e: unknown): RuntimeError {
+    return new RuntimeError(
+      "jetstream",
+      `Connector "${this.#connector.name}": ${what}: ${errorText(e)}`,
+      { cause: e },
+    );
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (code === 10059 || code === 10014) return true;
+  return /not found/i.test(errorText(e));
+}

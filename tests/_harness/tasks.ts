@@ -1,0 +1,83 @@
+/**
+ * The deno tasks and build flags as shipped, for tests that run with exactly those flags rather
+ * than a copy of them that could drift.
+ *
+ * @example Run Sluice with the start task's permissions
+ * ```ts ignore
+ * const flags = await taskDenoFlags("start"); // ["--allow-net", "--allow-read=connectors,pipelines", ...]
+ * await using sluice = SluiceProcess.start(["run"], { denoFlags: flags });
+ * ```
+ *
+ * @module
+ */
+
+import { REPO_ROOT } from "./sluice_process.ts";
+
+/**
+ * The words of a task in `deno.json`, split on whitespace (the tasks quote nothing).
+ *
+ * @param name The task, e.g. `"start"`.
+ * @returns Its words, e.g. `["deno", "run", "--allow-net", ..., "src/main.ts", "run"]`.
+ * @throws {Error} When there is no such task.
+ */
+export async function taskWords(name: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`)) as {
+    tasks?: Record<string, string>;
+  };
+  const task = config.tasks?.[name];
+  if (task === undefined) throw new Error(`deno.json has no task "${name}"`);
+  return task.trim().split(/\s+/);
+}
+
+/**
+ * The Deno flags of a `deno run` task: the words between `run` and the entry file.
+ *
+ * @param name The task, e.g. `"check"`.
+ * @returns The flags, e.g. `["--allow-read=connectors,pipelines", "--allow-env=..."]`.
+ * @throws {Error} When the task is not `deno run <flags> <file> ...`.
+ */
+export async function taskDenoFlags(name: string): Promise<string[]> {
+  const words = await taskWords(name);
+  if (words[0] !== "deno" || words[1] !== "run") {
+    throw new Error(`task "${name}" is not "deno run ...": ${words.join(" ")}`);
+  }
+  const entry = words.findIndex((w, i) => i > 1 && !w.startsWith("-"));
+  if (entry < 0) throw new Error(`task "${name}" names no entry file: ${words.join(" ")}`);
+  return words.slice(2, entry);
+}
+
+/** Settings of `deploy/compile.sh --print-flags`; each maps to its `SLUICE_*` variable. */
+export interface CompileFlagOptions {
+  /** `SLUICE_CONFIG_DIR`: the configuration directory. */
+  configDir: string;
+  /** `SLUICE_STATE_DIR`: the outbox directory. */
+  stateDir: string;
+  /** `SLUICE_ALLOW_NET`: hosts to reach; unset means any. */
+  allowNet?: string;
+}
+
+/**
+ * The permission flags that `deploy/compile.sh` bakes into executables, for the given paths.
+ *
+ * @param options Directories and hosts.
+ * @returns The flags, one per element.
+ * @throws {Error} When the script fails.
+ */
+export async function compileFlags(options: CompileFlagOptions): Promise<string[]> {
+  const env: Record<string, string> = {
+    SLUICE_CONFIG_DIR: options.configDir,
+    SLUICE_STATE_DIR: options.stateDir,
+  };
+  if (options.allowNet !== undefined) env.SLUICE_ALLOW_NET = options.allowNet;
+  const out = await new Deno.Command("bash", {
+    args: [`${REPO_ROOT}deploy/compile.sh`, "--print-flags"],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  if (!out.success) {
+    throw new Error(`deploy/compile.sh --print-flags failed: ${text.decode(out.stderr)}`);
+  }
+  return text.decode(out.stdout).trim().split("\n");
+}

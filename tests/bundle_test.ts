@@ -1,0 +1,170 @@
+/**
+ * The single-file build. `deno compile` needs a download that is not always available, so these
+ * tests prove the property it relies on another way: the CLI bundled into one file by the
+ * `bundle` task runs from a directory outside the repository, with the permission flags that
+ * `deploy/compile.sh` bakes into executables, and routes events against a real nats-server.
+ */
+import assert from "node:assert/strict";
+import { connect, type Msg } from "@nats-io/transport-node";
+import { NatsServer } from "./_harness/nats_server.ts";
+import { REPO_ROOT, runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
+import { compileFlags, taskWords } from "./_harness/tasks.ts";
+import { Collector } from "./_harness/wait.ts";
+
+/** A temporary directory outside the repository with the bundle in it; removed on dispose. */
+interface Install extends AsyncDisposable {
+  dir: string;
+  bundle: string;
+  configDir: string;
+  stateDir: string;
+}
+
+/** Runs the `bundle` task's command with its output redirected to `out`. */
+async function buildBundle(out: string): Promise<void> {
+  const words = await taskWords("bundle");
+  const at = words.indexOf("--output");
+  assert.ok(words[0] === "deno" && at > 0, `unexpected bundle task: ${words.join(" ")}`);
+  const args = words.slice(1);
+  args[at] = out; // the word after --output, shifted by the dropped "deno"
+  const result = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: REPO_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(
+    result.success,
+    `deno ${args.join(" ")} failed:\n${new TextDecoder().decode(result.stderr)}`,
+  );
+}
+
+async function install(config: string): Promise<Install> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "sluice-bundle-" }));
+  assert.ok(!dir.startsWith(REPO_ROOT), `${dir} must lie outside the repository`);
+  const built = `${dir}/build/sluice.js`;
+  await buildBundle(built);
+  // Installed like an operator would: the file alone, away from where it was built.
+  const bundle = `${dir}/opt/sluice.js`;
+  await Deno.mkdir(`${dir}/opt`);
+  await Deno.copyFile(built, bundle);
+  await Deno.remove(`${dir}/build`, { recursive: true });
+  const configDir = `${dir}/etc`;
+  const stateDir = `${dir}/state`;
+  await Deno.mkdir(configDir);
+  await Deno.mkdir(stateDir);
+  await Deno.writeTextFile(`${configDir}/sluice.yaml`, config);
+  return {
+    dir,
+    bundle,
+    configDir,
+    stateDir,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+const CONFIG = `connectors:
+  local:
+    type: nats
+    servers: \${NATS_URL}
+    name: \${SLUICE_CLIENT_NAME:-sluice-bundle}
+    reconnect: { wait: 100ms, jitter: 50ms }
+pipelines:
+  temperature-alerts:
+    source: { connector: local, subject: sensors.temperature.> }
+    filter: temperature > 30
+    sinks: [{ connector: local, subject: alerts.high-value }]
+`;
+
+Deno.test("the bundle task builds one self-contained file", async () => {
+  await using inst = await install(CONFIG);
+  const text = await Deno.readTextFile(inst.bundle);
+  // Everything is inlined: no npm:, jsr: or relative imports are left to resolve at run time.
+  assert.doesNotMatch(text, /^\s*import\b[^;]*\bfrom\s*["'](?:npm:|jsr:|https?:|\.{1,2}\/)/m);
+  assert.doesNotMatch(text, /\bimport\s*\(\s*[A-Za-z_$]/, "no import() of a computed specifier");
+  const size = (await Deno.stat(inst.bundle)).size;
+  assert.ok(size < 8 * 1024 * 1024, `the bundle is ${size} bytes`);
+});
+
+Deno.test("the bundled file checks a config from outside the repository", async () => {
+  await using inst = await install(CONFIG);
+  const flags = await compileFlags({ configDir: inst.configDir, stateDir: inst.stateDir });
+  const result = await runSluice(["check", inst.configDir], {
+    entry: inst.bundle,
+    denoFlags: flags,
+    cwd: inst.dir,
+    env: { NATS_URL: "nats://127.0.0.1:4222" },
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^ok: 1 connector, 1 pipeline in 1 file/);
+});
+
+Deno.test("the bundled file routes an event with the executable's narrow flags, then stops on SIGTERM", async () => {
+  await using server = await NatsServer.start();
+  await using inst = await install(CONFIG);
+  const flags = await compileFlags({
+    configDir: inst.configDir,
+    stateDir: inst.stateDir,
+    allowNet: `127.0.0.1:${server.port}`,
+  });
+  assert.ok(flags.includes(`--allow-net=127.0.0.1:${server.port}`), flags.join(" "));
+  assert.ok(!flags.some((f) => f === "-A" || f === "--allow-all"), flags.join(" "));
+
+  await using sluice = SluiceProcess.start(["run", "--log-format", "json", inst.configDir], {
+    entry: inst.bundle,
+    denoFlags: flags,
+    cwd: inst.dir,
+    env: { NATS_URL: server.url, SLUICE_CLIENT_NAME: "sluice-bundle-test" },
+  });
+  await sluice.waitForMsg("started");
+
+  const nc = await connect({ servers: server.url, name: "bundle-test-client" });
+  try {
+    const alerts = new Collector<Msg>();
+    nc.subscribe("alerts.>", { callback: (_err, msg) => alerts.push(msg) });
+    await nc.flush();
+    nc.publish("sensors.temperature.t-1", '{"temperature": 21}');
+    nc.publish("sensors.temperature.t-1", '{"temperature": 35.5}');
+    const [alert] = await alerts.waitForCount(1, 10_000, "an alert from the bundled file");
+    assert.equal(alert!.subject, "alerts.high-value");
+    assert.equal(alert!.string(), '{"temperature": 35.5}');
+  } finally {
+    await nc.close();
+  }
+  const connz = await server.connz();
+  assert.ok(connz.connections.some((c) => c.name === "sluice-bundle-test"));
+
+  const status = await sluice.stop();
+  assert.equal(status.code, 0, sluice.stderr());
+  const summary = sluice.records.find((r) => r.msg === "pipeline summary");
+  assert.equal(summary?.in, 2);
+  assert.equal(summary?.passed, 1);
+});
+
+/** One module of `deno info --json`; only the fields used here. */
+interface InfoModule {
+  specifier: string;
+  dependencies?: { specifier: string; isDynamic?: boolean }[];
+}
+
+Deno.test("what an executable embeds is found statically: no dynamic imports, no files beside the code", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "src/main.ts"],
+    cwd: REPO_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: InfoModule[] };
+  const local = info.modules.filter((m) => m.specifier.startsWith(`file://${REPO_ROOT}src/`));
+  assert.ok(local.length > 10, "the module graph lists the sources");
+  for (const m of local) {
+    const path = m.specifier.slice(`file://${REPO_ROOT}`.length);
+    assert.ok(!path.startsWith("src/demo/"), `${path}: the demo is not part of the program`);
+    const dynamic = (m.dependencies ?? []).filter((d) => d.isDynamic);
+    assert.deepEqual(dynamic.map((d) => d.specifier), [], `${path}: dynamic import`);
+    const text = await Deno.readTextFile(`${REPO_ROOT}${path}`);
+    // import.meta.main is fine; the URL of the module is not a place to find files at run time.
+    assert.doesNotMatch(text, /import\.meta\.(url|resolve|dirname|filename)/, path);
+    assert.doesNotMatch(text, /\bimport\s*\(/, `${path}: import()`);
+  }
+});
