@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds single executables of Sluice with `deno compile`, one per target, with narrow permissions
 # baked in (a compiled executable takes no Deno flags at run time: what is granted here is all it
-# gets).
+# gets). It compiles the bundle (dist/sluice.js, as `deno task bundle` builds it) rather than
+# src/main.ts: the executable then embeds exactly the file that tests/bundle_test.ts runs, and
+# about 7 MB less than the npm packages' unbundled files.
 #
 #   bash deploy/compile.sh                  both targets into dist/ (`deno task compile`)
 #   bash deploy/compile.sh TARGET...        only these, e.g. aarch64-unknown-linux-gnu
@@ -18,8 +20,8 @@
 #   SLUICE_DENORT_X86_64  (unset)           a local denort of this Deno version for that target,
 #   SLUICE_DENORT_AARCH64 (unset)           for machines that cannot download it (see below)
 #
-# `deno compile` takes its base runtime (denort, about 91 MiB unpacked) from the Deno release
-# host for each target. Where that host is unreachable, fetch denort-<target>.zip of the same Deno
+# `deno compile` takes its base runtime (denort) from the Deno release
+# host, once per target. Where that host is unreachable, fetch denort-<target>.zip of the same Deno
 # version elsewhere, unzip it, and point SLUICE_DENORT_<ARCH> at the file (passed on as
 # DENORT_BIN). Without either, `deno task bundle` still builds dist/sluice.js, which runs
 # anywhere Deno is installed: `deno run <the flags of --print-flags> dist/sluice.js run ...`.
@@ -65,6 +67,9 @@ done
 mapfile -t FLAGS < <(flags)
 version="$(deno --version | awk 'NR == 1 { print $2 }')"
 mkdir -p "$DIST"
+bundle="$DIST/sluice.js"
+deno bundle --quiet --output "$bundle" src/main.ts
+say "bundled $bundle: $(($(stat -c %s "$bundle") / 1024)) KiB"
 failed=0
 for target in "${targets[@]}"; do
   out="$DIST/sluice-$target"
@@ -75,8 +80,8 @@ for target in "${targets[@]}"; do
   log="$(mktemp)"
   started="$(date +%s)"
   # An empty DENORT_BIN counts as set: pass it only when given.
-  if env ${denort:+DENORT_BIN="$denort"} deno compile --quiet --target "$target" --output "$out" \
-    "${FLAGS[@]}" src/main.ts 2>"$log"; then
+  if env ${denort:+DENORT_BIN="$denort"} deno compile --quiet --no-config --target "$target" \
+    --output "$out" "${FLAGS[@]}" "$bundle" 2>"$log"; then
     size="$(stat -c %s "$out")"
     say "built $out: $((size / 1024 / 1024)) MiB in $(($(date +%s) - started)) s"
   else
@@ -85,8 +90,8 @@ for target in "${targets[@]}"; do
       say "FAILED $target: deno compile could not download its base runtime" \
         "(denort-$target.zip for Deno $version) from the Deno release host."
       say "  Build on a machine that reaches it, or download that zip elsewhere, unzip it and run"
-      say "  again with $denort_var=/path/to/denort. Meanwhile \`deno task bundle\` builds"
-      say "  dist/sluice.js, which runs with \`deno run\` and the same flags (--print-flags)."
+      say "  again with $denort_var=/path/to/denort. Meanwhile $bundle (built above) runs"
+      say "  anywhere Deno is installed: deno run <flags of --print-flags> $bundle run ..."
       say "  deno said: $(grep -m1 -E 'error sending request|dns error' "$log" | sed 's/^ *//')"
     else
       say "FAILED $target:"

@@ -69,11 +69,14 @@ mkdir -p "$BIN" "$UNIT_DIR"
 if $bundle; then
   mkdir -p "$LIB"
   install -m 0644 "$program" "$LIB/sluice.js.new"
+  if [[ -f "$LIB/sluice.js" ]]; then ln -f "$LIB/sluice.js" "$LIB/sluice.js.previous"; fi
   mv "$LIB/sluice.js.new" "$LIB/sluice.js"
   say "installed $LIB/sluice.js (run by $deno)"
 else
-  # Replace by rename, so that a running process keeps its old file.
+  # Replace by rename, so that a running process keeps its old file; the previous program stays
+  # as sluice.previous (a hard link: no extra space) for a rollback.
   install -m 0755 "$program" "$BIN/sluice.new"
+  if [[ -f "$BIN/sluice" ]]; then ln -f "$BIN/sluice" "$BIN/sluice.previous"; fi
   mv "$BIN/sluice.new" "$BIN/sluice"
   say "installed $BIN/sluice"
 fi

@@ -90,7 +90,7 @@ Deno.test("the bundled file checks a config from outside the repository", async 
   const flags = await compileFlags({ configDir: inst.configDir, stateDir: inst.stateDir });
   const result = await runSluice(["check", inst.configDir], {
     entry: inst.bundle,
-    denoFlags: flags,
+    denoFlags: ["--no-config", ...flags],
     cwd: inst.dir,
     env: { NATS_URL: "nats://127.0.0.1:4222" },
   });
@@ -98,7 +98,7 @@ Deno.test("the bundled file checks a config from outside the repository", async 
   assert.match(result.stdout, /^ok: 1 connector, 1 pipeline in 1 file/);
 });
 
-Deno.test("the bundled file routes an event with the executable's narrow flags, then stops on SIGTERM", async () => {
+Deno.test("the bundled file routes an event with the executable's narrow flags, reloads on SIGHUP, stops on SIGTERM", async () => {
   await using server = await NatsServer.start();
   await using inst = await install(CONFIG);
   const flags = await compileFlags({
@@ -111,7 +111,7 @@ Deno.test("the bundled file routes an event with the executable's narrow flags, 
 
   await using sluice = SluiceProcess.start(["run", "--log-format", "json", inst.configDir], {
     entry: inst.bundle,
-    denoFlags: flags,
+    denoFlags: ["--no-config", ...flags],
     cwd: inst.dir,
     env: { NATS_URL: server.url, SLUICE_CLIENT_NAME: "sluice-bundle-test" },
   });
@@ -132,6 +132,10 @@ Deno.test("the bundled file routes an event with the executable's narrow flags, 
   }
   const connz = await server.connz();
   assert.ok(connz.connections.some((c) => c.name === "sluice-bundle-test"));
+
+  // `systemctl reload` sends SIGHUP: re-reading the configuration needs no other permission.
+  sluice.signal("SIGHUP");
+  await sluice.waitForMsg("reloaded");
 
   const status = await sluice.stop();
   assert.equal(status.code, 0, sluice.stderr());

@@ -290,6 +290,19 @@ Deno.test("an unreachable server at start is retried and reported, then used onc
   await alerts.waitForCount(1, 10_000, "an alert after the late start");
 });
 
+Deno.test("SIGTERM while a server is still unreachable at start stops promptly with exit 0", async () => {
+  const probe = await NatsServer.start();
+  const port = probe.port;
+  await probe.stop();
+  await using cfg = await configDir(connector(`nats://127.0.0.1:${port}`) + ALERTS);
+  await using sluice = SluiceProcess.start(["run", "--log-format", "json", cfg.file]);
+  await sluice.waitForMsg("connector unreachable, retrying");
+  const status = await sluice.stop(10_000);
+  assert.equal(status.code, 0);
+  const summary = await sluice.waitForMsg("pipeline summary");
+  assert.equal(summary.in, 0);
+});
+
 Deno.test("sluice rides out a server restart and resumes routing", async () => {
   const server = await NatsServer.start();
   await using cfg = await configDir(connector(server.url) + ALERTS);

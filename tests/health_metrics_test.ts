@@ -204,7 +204,9 @@ Deno.test("renderMetrics() leaves out unused connectors, missing RTTs and absent
 });
 
 Deno.test("renderMetrics() converts RTT to seconds and reports reloads", () => {
-  const s = snapshot({ reloads: { applied: 3, rejected: 1, "last_at": null } });
+  const s = snapshot({
+    reloads: { applied: 3, rejected: 1, "last_at": null, "last_error": null },
+  });
   s.connectors[0]!.state = "connected";
   s.connectors[0]!.rtt_ms = 4;
   const lines = sampleLines(renderMetrics(s));

@@ -233,3 +233,28 @@ Deno.test("connectorsOf() lists source, sink and dead-letter connectors once", (
   ));
   assert.deepEqual(connectorsOf(cfg.pipelines.get("p2")!), ["a", "b"]);
 });
+
+Deno.test("health shows reload counts and where the last rejected config failed, not its values", async () => {
+  await using server = await NatsServer.start();
+  const yaml = connectors(server.url) + "health: { listen: 127.0.0.1:0 }\npipelines:\n" +
+    pipeline("hot", "sensors.temperature.>", "temperature > 30", "alerts.hot");
+  await using run = await sluiceWith(yaml);
+  const { url } = await run.sluice.waitForMsg("health listening");
+  // A secret in a wrong type: the log names it, health must not echo it.
+  await Deno.writeTextFile(
+    run.file,
+    yaml.replace(
+      "    name: sluice-reload\n",
+      "    name: sluice-reload\n    auth: { token: 777 }\n",
+    ),
+  );
+  run.sluice.signal("SIGHUP");
+  await run.sluice.waitForMsg("reload rejected: the running configuration stays");
+  const status = await (await fetch(`${url}/status`)).json();
+  assert.equal(status.reloads.rejected, 1);
+  assert.match(
+    status.reloads.last_error,
+    /^1 configuration error; first at .*sluice\.yaml:\d+:\d+: connectors\.local\.auth\.token/,
+  );
+  assert.doesNotMatch(JSON.stringify(status), /777/);
+});

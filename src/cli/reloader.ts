@@ -84,7 +84,7 @@ async function reloadOnce(
     config = await loadConfig(paths, { registry: builtinRegistry() });
   } catch (e) {
     const errors = e instanceof ConfigErrors ? e.errors.map(String) : [String(e)];
-    engine.rejectReload(errors.join("; "));
+    engine.rejectReload(rejectionSummary(e));
     log.error("reload rejected: the running configuration stays", { errors });
     return;
   }
@@ -110,4 +110,21 @@ async function reloadOnce(
   } catch (e) {
     log.error("reload failed", { error: e instanceof Error ? e.message : String(e) });
   }
+}
+
+/**
+ * Where a rejected config went wrong, without the messages: those may quote values (secrets), and
+ * this summary is shown by health. The log has the full errors.
+ */
+export function rejectionSummary(e: unknown): string {
+  if (!(e instanceof ConfigErrors)) return "the configuration could not be loaded (see the log)";
+  const first = e.errors[0];
+  const where = first?.location
+    ? `${first.location.file}:${first.location.line}:${first.location.column}`
+    : "";
+  const at = [where, first?.path].filter(Boolean).join(": ");
+  const n = e.errors.length;
+  return `${n} configuration error${n === 1 ? "" : "s"}${
+    at ? `; first at ${at}` : ""
+  } (see the log)`;
 }

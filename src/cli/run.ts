@@ -100,6 +100,8 @@ export async function run(
     } else {
       const reason = typeof first === "string" ? first : await stop;
       log.info("stopping", { reason });
+      // Connectors still retrying at start give up now, so start() settles.
+      engine.abort();
       // A stop requested while still starting lets start() settle (it is aborted) first.
       await started;
     }

@@ -174,8 +174,13 @@ export class Engine {
   }
 
   /** Stops every pipeline (draining in-flight events), then every connector. */
+  /** Cancels work still waiting (connectors retrying an unreachable server, reload starts). */
+  abort(): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort(new Error("stopping"));
+  }
+
   async stop(): Promise<void> {
-    this.#abort.abort(new Error("stopping"));
+    this.abort();
     // A reload in progress settles first (its starts are aborted), so no pipeline escapes the stop.
     await this.#applying;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));

@@ -162,10 +162,16 @@ export interface HealthSnapshot {
   /** Every pipeline. */
   pipelines: PipelineSnapshot[];
   /**
-   * Configuration reloads since start, when the engine reloads. Rejection reasons stay in the
-   * log: they quote configuration values, which may be secrets.
+   * Configuration reloads since start, when the engine reloads. `last_error` names where the
+   * last failure is (file, line, key path) but not its message: messages may quote configuration
+   * values, which may be secrets; the log has them.
    */
-  reloads: { applied: number; rejected: number; "last_at": string | null } | null;
+  reloads: {
+    applied: number;
+    rejected: number;
+    "last_at": string | null;
+    "last_error": string | null;
+  } | null;
 }
 
 /** What health needs of a connector; {@link Connector} provides it. */
@@ -203,6 +209,7 @@ export interface HealthSource {
     readonly applied: number;
     readonly rejected: number;
     readonly lastAt: number;
+    readonly lastError: string | undefined;
   };
 }
 
@@ -331,6 +338,7 @@ export function takeSnapshot(source: HealthSource, options: SnapshotOptions): He
         applied: source.reloads.applied,
         rejected: source.reloads.rejected,
         "last_at": source.reloads.lastAt > 0 ? iso(source.reloads.lastAt) : null,
+        "last_error": source.reloads.lastError ?? null,
       }
       : null,
   };
