@@ -2,10 +2,10 @@
  * End-to-end tests: the real CLI process against a real nats-server, as an operator runs it.
  */
 import assert from "node:assert/strict";
-import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "./_harness/nats_server.ts";
 import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, scaled } from "./_harness/wait.ts";
+import { Collector, pollUntil, scaled } from "./_harness/wait.ts";
 
 const enc = new TextEncoder();
 
@@ -382,3 +382,108 @@ Deno.test("sluice --version and --help exit 0, unknown commands exit 2", async (
   assert.match(bad.stderr, /unknown command "frobnicate"/);
   assert.equal((await runSluice(["run", "--log-format", "xml"])).code, 2);
 });
+
+Deno.test("pass_headers copies the source message's headers to the sink", async () => {
+  await using server = await NatsServer.start();
+  await using cfg = await configDir(
+    connector(server.url) + `
+pipelines:
+  with-headers:
+    source: { connector: local, subject: "in.>" }
+    sinks:
+      - { connector: local, subject: out.with, pass_headers: true }
+      - { connector: local, subject: out.without }
+`,
+  );
+  await using _sluice = await startSluice(cfg.file);
+  await using nc = await client(server);
+  const withH = collect(nc, "out.with");
+  const withoutH = collect(nc, "out.without");
+  await nc.flush();
+  const h = headers();
+  h.append("Trace-Id", "abc-123");
+  h.append("Site", "berlin");
+  nc.publish("in.a", '{"x":1}', { headers: h });
+  await withH.waitForCount(1, 10_000, "the event with headers");
+  await withoutH.waitForCount(1, 10_000, "the event without headers");
+  assert.equal(withH.items[0]!.headers?.get("Trace-Id"), "abc-123");
+  assert.equal(withH.items[0]!.headers?.get("Site"), "berlin");
+  assert.equal(withoutH.items[0]!.headers, undefined);
+});
+
+Deno.test("a stalled uplink makes sinks refuse events beyond max_pending, counted", async () => {
+  const TOTAL = 40_000;
+  await using local = await NatsServer.start();
+  await using uplink = await NatsServer.start();
+  await using cfg = await configDir(`connectors:
+  local: { type: nats, servers: ${local.url} }
+  uplink:
+    type: nats
+    servers: ${uplink.url}
+    max_pending: 64KiB
+    ping_interval: 1h
+pipelines:
+  forward:
+    source: { connector: local, subject: "in.>" }
+    sinks: [{ connector: uplink, subject: up.readings }]
+`);
+  await using sluice = await startSluice(cfg.file);
+  await using upstream = await client(uplink);
+  const received = collect(upstream, "up.readings");
+  await upstream.flush();
+  await using nc = await client(local);
+
+  const uplinkPid = uplink.pid!;
+  Deno.kill(uplinkPid, "SIGSTOP");
+  try {
+    // ~40 MB: more than the kernel's loopback socket buffers absorb, against a 64 KiB bound.
+    for (let i = 0; i < TOTAL; i++) {
+      nc.publish("in.x", JSON.stringify({ id: i, pad: "x".repeat(1000) }));
+      if (i % 1000 === 999) await nc.flush();
+    }
+    await nc.flush();
+    const warning = await sluice.waitForMsg(
+      "connector overflowing: server has not confirmed sent data, refusing events",
+    );
+    assert.equal(warning.connector, "uplink");
+  } finally {
+    Deno.kill(uplinkPid, "SIGCONT");
+  }
+  await sluice.waitForMsg("connector accepting events again", 20_000);
+  assert.equal((await sluice.stop(20_000)).code, 0);
+  const summary = await sluice.waitForMsg("pipeline summary");
+  assert.equal(summary.in, TOTAL);
+  const refused = Number(summary.errors);
+  assert.ok(refused > 0 && refused < TOTAL, `some events refused: ${refused}`);
+  // Everything not refused was delivered once the uplink came back.
+  await received.waitForCount(TOTAL - refused, 20_000, "every accepted event upstream");
+  await upstream.flush();
+  assert.equal(received.items.length, TOTAL - refused);
+});
+
+Deno.test("--log-format text and --log-level warn shape the log", async () => {
+  await using server = await NatsServer.start();
+  await using cfg = await configDir(connector(server.url) + ALERTS);
+  await using sluice = SluiceProcess.start(["run", "--log-level", "warn", cfg.file]);
+  await using nc = await client(server);
+  // Nothing at info is printed, so readiness is seen through the server: the subscription.
+  await server.waitForConnection(
+    (c) => c.name === "sluice-e2e" && (c.subscriptions_list ?? []).length > 0,
+    10_000,
+    "Sluice's subscription",
+  );
+  nc.publish("sensors.temperature.a", "{oops");
+  await nc.flush();
+  await pollStderr(sluice, /WARN +event rejected .*kind=parse/);
+  await sluice.stop();
+  assert.doesNotMatch(sluice.stderr(), /INFO/);
+  assert.doesNotMatch(sluice.stderr(), /^\{/m);
+});
+
+async function pollStderr(p: SluiceProcess, pattern: RegExp): Promise<void> {
+  await pollUntil(
+    () => pattern.test(p.stderr()) || undefined,
+    10_000,
+    `stderr to match ${pattern}`,
+  );
+}

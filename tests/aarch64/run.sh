@@ -175,12 +175,13 @@ fi
 # of smoke_test.ts. Until tests/e2e_test.ts exists, the whole smoke test stands in for them.
 tests=(tests/aarch64/smoke_test.ts)
 [[ -f tests/e2e_test.ts ]] && tests+=(tests/e2e_test.ts)
+[[ -f tests/bundle_test.ts ]] && tests+=(tests/bundle_test.ts)
 if [[ -n "${SLUICE_AARCH64_TESTS:-}" ]]; then
   read -r -a tests <<<"$SLUICE_AARCH64_TESTS"
 fi
 if [[ " ${tests[*]} " == *" tests/e2e_test.ts "* ]]; then
   smoke=0
-  min_passed=5
+  min_passed=8
 else
   smoke=1
   min_passed=3

@@ -108,7 +108,7 @@ export const natsConnectorSchema = z.strictObject({
   ),
   connect_timeout: duration("Time allowed for one connection attempt").default(5000),
   max_pending: size(
-    "Sent bytes not yet confirmed by the server before sinks on this connector refuse events",
+    "Sent bytes unconfirmed by the server and still held in memory before sinks on this connector refuse events",
   ).default(8 * 1024 * 1024),
 });
 
