@@ -10,26 +10,10 @@ import type { NatsServer } from "./_harness/nats_server.ts";
 import { SluiceProcess } from "./_harness/sluice_process.ts";
 import { Collector } from "./_harness/wait.ts";
 
+export { type ConfigDir, configDir } from "./_harness/config_dir.ts";
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** A temporary directory with one config file, removed on dispose. */
-export interface ConfigDir extends AsyncDisposable {
-  dir: string;
-  file: string;
-}
-
-/** Writes `yaml` to a fresh temporary directory. */
-export async function configDir(yaml: string): Promise<ConfigDir> {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-delivery-" });
-  const file = `${dir}/sluice.yaml`;
-  await Deno.writeTextFile(file, yaml);
-  return {
-    dir,
-    file,
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
-  };
-}
 
 /** A connector declaration that reconnects fast, as fault tests need. */
 export function natsConnector(name: string, url: string, extra = ""): string {

@@ -3,23 +3,12 @@
  */
 import assert from "node:assert/strict";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { configDir } from "./_harness/config_dir.ts";
 import { NatsServer } from "./_harness/nats_server.ts";
 import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
 import { Collector, pollUntil, scaled } from "./_harness/wait.ts";
 
 const enc = new TextEncoder();
-
-/** A temp dir with one config file; removed on dispose. */
-async function configDir(yaml: string): Promise<{ dir: string; file: string } & AsyncDisposable> {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-e2e-" });
-  const file = `${dir}/sluice.yaml`;
-  await Deno.writeTextFile(file, yaml);
-  return {
-    dir,
-    file,
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
-}
 
 function connector(url: string, extra = ""): string {
   return `connectors:
