@@ -27,13 +27,14 @@ export interface Summary {
 }
 
 /**
- * Summarises repeated measurements, ignoring NaN.
+ * Summarises repeated measurements, ignoring NaN and null.
  *
  * @param values The measurements.
  * @returns Median, minimum, maximum and count.
  */
 export function summarize(values: readonly number[]): Summary {
-  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  // NaN stands for "not measured"; a results file read back has null in its place.
+  const v = values.filter((x) => typeof x === "number" && !Number.isNaN(x)).sort((a, b) => a - b);
   if (v.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
   const mid = v.length >> 1;
   const median = v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
