@@ -1071,3 +1071,35 @@ Deno.test("sluice check exits 2 on a bad file with the error line on stderr", as
   assert.equal(summary, "1 configuration error; nothing was started");
   assert.deepEqual(rest, []);
 });
+
+Deno.test("loadConfigTexts() never quotes a value under auth or tls in its messages", () => {
+  const errors = errorsOf(`connectors:
+  a:
+    type: nats
+    auth: s3cr3t-a
+  b:
+    type: nats
+    auth: { token: 424242 }
+  c:
+    type: nats
+    auth: { user: [s3cr3t-c], password: s3cr3t-p }
+  d:
+    type: nats
+    tls: s3cr3t-d
+`);
+  assert.equal(errors.length, 4, errors.join("\n"));
+  assert.ok(errors.some((e) => /connectors\.a\.auth: expected a map, got a string$/.test(e)));
+  assert.ok(
+    errors.some((e) => /connectors\.b\.auth\.token: expected a string, got a number$/.test(e)),
+  );
+  assert.doesNotMatch(errors.join("\n"), /s3cr3t|424242/);
+});
+
+Deno.test("loadConfigTexts() still says a credential key is missing", () => {
+  const errors = errorsOf(`connectors:
+  a:
+    type: nats
+    auth: { user: sluice }
+`);
+  assert.ok(errors.some((e) => /user and password go together/.test(e)), errors.join("\n"));
+});

@@ -240,21 +240,23 @@ Deno.test("health shows reload counts and where the last rejected config failed,
     pipeline("hot", "sensors.temperature.>", "temperature > 30", "alerts.hot");
   await using run = await sluiceWith(yaml);
   const { url } = await run.sluice.waitForMsg("health listening");
-  // A secret in a wrong type: the log names it, health must not echo it.
+  // A secret in a wrong place: neither the log nor health may echo it.
   await Deno.writeTextFile(
     run.file,
     yaml.replace(
       "    name: sluice-reload\n",
-      "    name: sluice-reload\n    auth: { token: 777 }\n",
+      "    name: sluice-reload\n    auth: s3cr3t-token-value\n",
     ),
   );
   run.sluice.signal("SIGHUP");
-  await run.sluice.waitForMsg("reload rejected: the running configuration stays");
+  const rejected = await run.sluice.waitForMsg("reload rejected: the running configuration stays");
+  assert.match(String(rejected.errors), /connectors\.local\.auth: expected a map, got a string/);
+  assert.doesNotMatch(run.sluice.stderr(), /s3cr3t/);
   const status = await (await fetch(`${url}/status`)).json();
   assert.equal(status.reloads.rejected, 1);
   assert.match(
     status.reloads.last_error,
-    /^1 configuration error; first at .*sluice\.yaml:\d+:\d+: connectors\.local\.auth\.token/,
+    /^1 configuration error; first at .*sluice\.yaml:\d+:\d+: connectors\.local\.auth/,
   );
-  assert.doesNotMatch(JSON.stringify(status), /777/);
+  assert.doesNotMatch(JSON.stringify(status), /s3cr3t/);
 });

@@ -603,7 +603,10 @@ function issueErrors(
         ? {}
         : { offset, value: typeof issue.input === "string" ? issue.input : undefined },
     );
-    out.push(new ConfigError(issueMessage(issue), formatPath(path), loc));
+    const shown = isSecretPath(path) && issue.input !== undefined
+      ? { ...issue, input: new Hidden(issue.input) } as Issue
+      : issue;
+    out.push(new ConfigError(issueMessage(shown), formatPath(path), loc));
   }
   return out;
 }
@@ -683,7 +686,24 @@ function typeName(expected: string): string {
   }
 }
 
+/** Keys whose values are (or lead to) credentials: messages name their type, never their value. */
+const SECRET_KEYS = new Set(["auth", "token", "password", "user", "tls"]);
+
+function isSecretPath(path: KeyPath): boolean {
+  return path.some((step) => typeof step === "string" && SECRET_KEYS.has(step));
+}
+
+/** A value that messages describe by its type only. */
+class Hidden {
+  constructor(readonly value: unknown) {}
+}
+
 function describe(v: unknown): string {
+  if (v instanceof Hidden) {
+    const inner = v.value;
+    if (inner === undefined) return "nothing";
+    return inner === null || typeof inner === "object" ? describe(inner) : `a ${typeof inner}`;
+  }
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a map";
