@@ -17,8 +17,49 @@ export const OUTPUT_SUBJECTS: readonly string[] = ["alerts.>", "dlq.>"];
 
 const SITES = ["berlin", "hamburg", "munich", "cologne", "leipzig", "dresden", "bremen", "essen"];
 
+/**
+ * The JetStream scenarios' settings, shared by Sluice's configuration and the hand-written
+ * baseline so that both do the same work. The consumer settings and `max_in_flight` are Sluice's
+ * defaults, written out.
+ */
+export const JETSTREAM = {
+  /** Stream that captures `sensors.temperature.>` in the JetStream source scenario. */
+  sourceStream: "BENCH_SENSORS",
+  /** Durable pull consumer of that stream (deleted by the orchestrator before every run). */
+  durable: "bench",
+  /** Messages per pull request (`batch`, `max_messages` of nats.js `consume()`). */
+  batch: 256,
+  /** Most unacknowledged messages the server hands out (`max_ack_pending`). */
+  maxAckPending: 1000,
+  /** Subject the JetStream sink scenarios publish to, and the stream that stores it. */
+  sinkSubject: "alerts.stored",
+  sinkStream: "BENCH_ALERTS",
+  /** Most publishes awaiting their PubAck at once (`max_in_flight`). */
+  maxInFlight: 1024,
+} as const;
+
 /** Names of the scenarios, in report order. */
-export type ScenarioName = "filter" | "pass-all" | "template" | "dead-letter" | "pipelines-10";
+export type ScenarioName =
+  | "filter"
+  | "pass-all"
+  | "template"
+  | "dead-letter"
+  | "pipelines-10"
+  | "jetstream-source"
+  | "jetstream-sink"
+  | "outbox";
+
+/**
+ * How the events reach the program under test and where its outputs go:
+ *
+ * - `core`: a flood of core NATS publishes; outputs on core subjects;
+ * - `jetstream-source`: the events are stored in {@linkcode JETSTREAM}`.sourceStream` before the
+ *   program starts, so what is measured is consumption (pull, decode, filter, publish, ack);
+ * - `jetstream-sink`: core NATS events in a closed loop (a bounded number of outputs outstanding,
+ *   since a sink awaiting PubAcks cannot keep up with a flood and overflows by design); outputs
+ *   published with PubAck into {@linkcode JETSTREAM}`.sinkStream`.
+ */
+export type Transport = "core" | "jetstream-source" | "jetstream-sink";
 
 /** What the bench needs to know about one scenario. */
 export interface Scenario {
@@ -27,7 +68,12 @@ export interface Scenario {
   readonly title: string;
   /** Whether 1 % of the events are malformed JSON. */
   readonly malformed: boolean;
-  /** The Sluice configuration (connector + pipelines) for a server at `${NATS_URL}`. */
+  /** How events come in and outputs go out. */
+  readonly transport: Transport;
+  /**
+   * The Sluice configuration (connector + pipelines) for a server at `${NATS_URL}`;
+   * {@linkcode BENCH_DIR} stands for a directory the bench gives Sluice write access to.
+   */
   readonly yaml: string;
   /** How many output messages (alerts and dead letters) pool entry `i` produces. */
   outputs(pool: Pool, i: number): number;
@@ -55,6 +101,31 @@ function pipeline(name: string, source: string, filter: string, sink: string, dl
 `);
 }
 
+/** Placeholder in a scenario's YAML for a scratch directory (outbox files). */
+export const BENCH_DIR = "@BENCH_DIR@";
+
+const JETSTREAM_SOURCE = `      jetstream:
+        stream: ${JETSTREAM.sourceStream}
+        durable: ${JETSTREAM.durable}
+        deliver: all
+        ack_wait: 30s
+        max_ack_pending: ${JETSTREAM.maxAckPending}
+        batch: ${JETSTREAM.batch}
+`;
+
+/** The JSON filter pipeline with a JetStream sink, optionally with an outbox (`buffer:`). */
+function jetstreamSink(outbox: boolean): string {
+  return CONNECTOR + "pipelines:\n" +
+    pipeline("alerts", "sensors.temperature.>", "temperature > 30", JETSTREAM.sinkSubject) +
+    `        jetstream: { max_in_flight: ${JETSTREAM.maxInFlight} }
+` + (outbox
+      ? `        buffer:
+          path: ${BENCH_DIR}/outbox.db
+          max_size: 64MiB
+`
+      : "");
+}
+
 const passes = (pool: Pool, i: number) => (pool.malformed[i] ? 0 : pool.hot[i] ? 1 : 0);
 
 /** Every scenario, in report order. */
@@ -63,6 +134,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "filter",
     title: "JSON filter `temperature > 30` (≈30 % pass), one static sink",
     malformed: false,
+    transport: "core",
     yaml: CONNECTOR + "pipelines:\n" +
       pipeline("alerts", "sensors.temperature.>", "temperature > 30", "alerts.high-value"),
     outputs: passes,
@@ -71,6 +143,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "pass-all",
     title: "filter `true`: every event forwarded",
     malformed: false,
+    transport: "core",
     yaml: CONNECTOR + "pipelines:\n" +
       pipeline("all", "sensors.temperature.>", "true", "alerts.all"),
     outputs: () => 1,
@@ -79,6 +152,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "template",
     title: "JSON filter, templated sink subject `alerts.{site}`",
     malformed: false,
+    transport: "core",
     yaml: CONNECTOR + "pipelines:\n" +
       pipeline("by-site", "sensors.temperature.>", "temperature > 30", "alerts.{site}"),
     outputs: passes,
@@ -87,6 +161,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "dead-letter",
     title: "JSON filter with a dead letter, 1 % malformed events",
     malformed: true,
+    transport: "core",
     yaml: CONNECTOR + "pipelines:\n" +
       pipeline(
         "alerts",
@@ -101,12 +176,39 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "pipelines-10",
     title: "10 pipelines on one connector, one zone each (baseline: 10 subscriptions)",
     malformed: false,
+    transport: "core",
     yaml: CONNECTOR + "pipelines:\n" +
       Array.from(
         { length: ZONES },
         (_, z) =>
           pipeline(`zone-${z}`, `sensors.temperature.z${z}.>`, "temperature > 30", `alerts.z${z}`),
       ).join(""),
+    outputs: passes,
+  },
+  {
+    name: "jetstream-source",
+    title: "JSON filter, events consumed from a stream (durable pull consumer, acks), core sink",
+    malformed: false,
+    transport: "jetstream-source",
+    yaml: CONNECTOR + "pipelines:\n" +
+      pipeline("alerts", "sensors.temperature.>", "temperature > 30", "alerts.high-value")
+        .replace("      subject: sensors.temperature.>\n", `$&${JETSTREAM_SOURCE}`),
+    outputs: passes,
+  },
+  {
+    name: "jetstream-sink",
+    title: "JSON filter, core source, matches published into a stream awaiting PubAcks",
+    malformed: false,
+    transport: "jetstream-sink",
+    yaml: jetstreamSink(false),
+    outputs: passes,
+  },
+  {
+    name: "outbox",
+    title: "as jetstream-sink, with an outbox (`buffer:`) on the sink while the uplink is up",
+    malformed: false,
+    transport: "jetstream-sink",
+    yaml: jetstreamSink(true),
     outputs: passes,
   },
 ];

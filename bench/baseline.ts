@@ -4,15 +4,24 @@
  * `temperature > 30` in plain JavaScript, and publishes the original bytes. It is the ceiling a
  * JavaScript runtime reaches on this machine.
  *
+ * The JetStream scenarios do the same with the settings of {@linkcode JETSTREAM}:
+ * `jetstream-source` creates the durable pull consumer, reads it with `consume()` (same batch and
+ * `max_ack_pending` as Sluice), publishes matches to core NATS and acks every message after its
+ * publish; `jetstream-sink` (and `outbox`, which has no outbox here) publishes matches with
+ * `js.publish`, at most `maxInFlight` awaiting their PubAck, and refuses (counts) an event beyond
+ * that, as Sluice's sink does.
+ *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-env --allow-sys=hostname bench/baseline.ts
- * <nats-url> <scenario>`. Logs `started` once subscribed and, on SIGTERM, one `pipeline summary`
- * line per subscription, like Sluice.
+ * <nats-url> <scenario> [settings]`. Logs `started` once subscribed and, on SIGTERM, one
+ * `pipeline summary` line per subscription, like Sluice. `settings` is JSON of
+ * {@linkcode Settings}, for diagnosis runs (`deno task bench --js-batch …`).
  *
  * @module
  */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { report, scenario, type ScenarioName, ZONES } from "./_scenarios.ts";
+import { JETSTREAM, report, scenario, type ScenarioName, ZONES } from "./_scenarios.ts";
 
 interface Counts {
   name: string;
@@ -21,12 +30,27 @@ interface Counts {
   filtered: number;
   deadLettered: number;
   errors: number;
+  /** JetStream source: messages acked. JetStream sink: PubAcks received. */
+  acked: number;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** What a diagnosis run may change; the orchestrator changes Sluice's configuration alike. */
+interface Settings {
+  /** Pull batch of the JetStream source (default {@linkcode JETSTREAM}`.batch`). */
+  batch?: number;
+  /** `max_ack_pending` of the durable consumer (default {@linkcode JETSTREAM}`.maxAckPending`). */
+  maxAckPending?: number;
+  /**
+   * nats.js `noAsyncTraces`: no Error (with its stack) captured per request to report a failed
+   * one. Sluice keeps the default (traces on); this shows what they cost.
+   */
+  noAsyncTraces?: boolean;
+}
+
 function counts(name: string): Counts {
-  return { name, in: 0, passed: 0, filtered: 0, deadLettered: 0, errors: 0 };
+  return { name, in: 0, passed: 0, filtered: 0, deadLettered: 0, errors: 0, acked: 0 };
 }
 
 /** A valid single subject token: non-empty, no `.`, `*`, `>` or white space. */
@@ -107,13 +131,120 @@ function handler(
           nc.publish(sink, msg.data);
         } else c.filtered++;
       };
+    default:
+      throw new RangeError(`No core subscription handler for "${name}"`);
   }
 }
 
-async function main(url: string, name: ScenarioName): Promise<void> {
-  const nc = await connect({ servers: url, name: "baseline-bench" });
+/**
+ * `jetstream-source`: a durable pull consumer read with `consume()`; each message is decoded,
+ * filtered, published to core NATS when it passes, and acked.
+ *
+ * @returns A function that stops consuming once the messages received are handled.
+ */
+async function consumeStream(
+  nc: NatsConnection,
+  c: Counts,
+  settings: Settings,
+): Promise<() => Promise<void>> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.consumers.add(JETSTREAM.sourceStream, {
+    "durable_name": JETSTREAM.durable,
+    "ack_policy": AckPolicy.Explicit,
+    "deliver_policy": DeliverPolicy.All,
+    "ack_wait": 30_000_000_000,
+    "max_ack_pending": settings.maxAckPending ?? JETSTREAM.maxAckPending,
+    "filter_subject": "sensors.temperature.>",
+  });
+  const consumer = await jetstream(nc).consumers.get(JETSTREAM.sourceStream, JETSTREAM.durable);
+  const sink = "alerts.high-value";
+  const messages = await consumer.consume({
+    "max_messages": settings.batch ?? JETSTREAM.batch,
+    callback: (m) => {
+      c.in++;
+      try {
+        const e = JSON.parse(decoder.decode(m.data));
+        if (e.temperature > 30) {
+          c.passed++;
+          nc.publish(sink, m.data);
+        } else c.filtered++;
+      } catch {
+        c.errors++;
+      }
+      m.ack();
+      c.acked++;
+    },
+  });
+  return () => messages.close().then(() => {});
+}
+
+/**
+ * `jetstream-sink`: a core subscription whose matches are published with `js.publish`, at most
+ * {@linkcode JETSTREAM}`.maxInFlight` awaiting their PubAck; an event beyond that is refused and
+ * counted as an error, as Sluice's sink overflows.
+ *
+ * @returns A function that resolves once every publish has its PubAck (or failed).
+ */
+function publishToStream(nc: NatsConnection, c: Counts): () => Promise<void> {
+  const js = jetstream(nc);
+  let inFlight = 0;
+  let idle: PromiseWithResolvers<void> | undefined;
+  const settled = () => {
+    if (--inFlight === 0) idle?.resolve();
+  };
+  nc.subscribe("sensors.temperature.>", {
+    callback: (err, msg) => {
+      if (err) return;
+      c.in++;
+      try {
+        const e = JSON.parse(decoder.decode(msg.data));
+        if (!(e.temperature > 30)) {
+          c.filtered++;
+          return;
+        }
+      } catch {
+        c.errors++;
+        return;
+      }
+      c.passed++;
+      if (inFlight >= JETSTREAM.maxInFlight) {
+        c.errors++;
+        return;
+      }
+      inFlight++;
+      js.publish(JETSTREAM.sinkSubject, msg.data).then(() => {
+        c.acked++;
+        settled();
+      }, () => {
+        c.errors++;
+        settled();
+      });
+    },
+  });
+  return async () => {
+    if (inFlight === 0) return;
+    idle = Promise.withResolvers<void>();
+    await idle.promise;
+  };
+}
+
+async function main(url: string, name: ScenarioName, settings: Settings): Promise<void> {
+  const nc = await connect({
+    servers: url,
+    name: "baseline-bench",
+    ...(settings.noAsyncTraces ? { noAsyncTraces: true } : {}),
+  });
   const all: Counts[] = [];
-  if (name === "pipelines-10") {
+  let finish = () => Promise.resolve();
+  if (name === "jetstream-source") {
+    const c = counts(name);
+    all.push(c);
+    finish = await consumeStream(nc, c, settings);
+  } else if (name === "jetstream-sink" || name === "outbox") {
+    const c = counts(name);
+    all.push(c);
+    finish = publishToStream(nc, c);
+  } else if (name === "pipelines-10") {
     for (let z = 0; z < ZONES; z++) {
       const c = counts(`zone-${z}`);
       all.push(c);
@@ -132,6 +263,7 @@ async function main(url: string, name: ScenarioName): Promise<void> {
   const { promise: stopped, resolve } = Promise.withResolvers<void>();
   Deno.addSignalListener("SIGTERM", resolve);
   await stopped;
+  await finish();
   await nc.drain();
   for (const c of all) {
     report("pipeline summary", {
@@ -141,15 +273,16 @@ async function main(url: string, name: ScenarioName): Promise<void> {
       filtered: c.filtered,
       dead_lettered: c.deadLettered,
       errors: c.errors,
+      ...(c.acked > 0 ? { acked: c.acked } : {}),
     });
   }
 }
 
 if (import.meta.main) {
-  const [url, name] = Deno.args;
+  const [url, name, settings] = Deno.args;
   if (url === undefined || name === undefined) {
-    report("usage: baseline.ts <nats-url> <scenario>");
+    report("usage: baseline.ts <nats-url> <scenario> [settings-json]");
     Deno.exit(2);
   }
-  await main(url, scenario(name).name);
+  await main(url, scenario(name).name, JSON.parse(settings ?? "{}") as Settings);
 }
