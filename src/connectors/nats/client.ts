@@ -14,7 +14,6 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
 } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import type {
   Connector,
   ConnectorHealth,
@@ -30,6 +29,7 @@ import { describeMissing, missingPermission } from "../../permissions.ts";
 import type { NatsConnectorConfig, NatsSinkConfig, NatsSourceConfig } from "./schema.ts";
 import { JetStreamSink } from "./jetstream_sink.ts";
 import { JetStreamSource } from "./jetstream_source.ts";
+import { connect } from "./deno_transport.ts";
 import { NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
 
@@ -409,20 +409,26 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
 interface ClientInternals {
   protocol?: {
     outbound?: { size?: () => number };
-    transport?: { socket?: { writableLength?: unknown } };
+    transport?: {
+      /** The Deno transport (`deno_transport.ts`): bytes the socket has not accepted yet. */
+      queuedBytes?: unknown;
+      /** `@nats-io/transport-node`, should it be the transport of a connection. */
+      socket?: { writableLength?: unknown };
+    };
   };
 }
 
 /**
  * Bytes published on `nc` that the client still holds in memory: its outbound buffer (which keeps
- * everything published while disconnected) and the socket's write queue (a slow uplink). Undefined
- * when the client does not look as expected; then only the server's confirmation counts.
+ * everything published while disconnected) and the transport's write queue (a slow uplink).
+ * Undefined when the client does not look as expected; then only the server's confirmation counts.
  */
 function heldBytes(nc: NatsConnection): number | undefined {
   const protocol = (nc as ClientInternals).protocol;
   const outbound = protocol?.outbound?.size?.();
   if (typeof outbound !== "number") return undefined;
-  const queued = protocol?.transport?.socket?.writableLength;
+  const transport = protocol?.transport;
+  const queued = transport?.queuedBytes ?? transport?.socket?.writableLength;
   return outbound + (typeof queued === "number" ? queued : 0);
 }
 
