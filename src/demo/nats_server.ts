@@ -475,7 +475,13 @@ function sendSignal(child: Deno.ChildProcess, signal: Deno.Signal): void {
   }
 }
 
-async function readText(
+/**
+ * Reads a byte stream to its end as UTF-8 text, chunk by chunk.
+ *
+ * @param stream The stream, e.g. a child's stdout.
+ * @param sink Receives each decoded piece of text.
+ */
+export async function readText(
   stream: ReadableStream<Uint8Array>,
   sink: (text: string) => void,
 ): Promise<void> {

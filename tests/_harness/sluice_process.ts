@@ -16,6 +16,7 @@
  */
 
 import { TimeoutError, withTimeout } from "./wait.ts";
+import { readText } from "../../src/demo/nats_server.ts";
 
 /** The repository root, where `deno.json` is. */
 export const REPO_ROOT: string = fileUrlToPath(new URL("../..", import.meta.url));
@@ -158,7 +159,7 @@ export class SluiceProcess implements AsyncDisposable {
       this.#exitStatus = { code: s.code, signal: s.signal };
       return this.#exitStatus;
     });
-    const stdoutRead = readChunks(this.#child.stdout, (text) => {
+    const stdoutRead = readText(this.#child.stdout, (text) => {
       this.#stdout += text;
     });
     const stderrRead = readLines(this.#child.stderr, (line) => this.#addLine(line), (text) => {
@@ -401,23 +402,13 @@ function fileUrlToPath(url: URL): string {
   return decodeURIComponent(url.pathname);
 }
 
-async function readChunks(
-  stream: ReadableStream<Uint8Array>,
-  sink: (text: string) => void,
-): Promise<void> {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) sink(decoder.decode(chunk, { stream: true }));
-  const rest = decoder.decode();
-  if (rest) sink(rest);
-}
-
 async function readLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
   onText: (text: string) => void,
 ): Promise<void> {
   let pending = "";
-  await readChunks(stream, (text) => {
+  await readText(stream, (text) => {
     onText(text);
     pending += text;
     let newline: number;
