@@ -26,27 +26,26 @@ export const dedupeKind = defineProcessorKind({
   compile(config: DedupeConfig, ctx) {
     const key = config.key === undefined ? undefined : ctx.expression(["key"], config.key);
     const value = config.value === undefined ? undefined : ctx.expression(["value"], config.value);
-    if ((config.key !== undefined && !key) || (config.value !== undefined && !value)) {
-      return undefined;
-    }
+    let ok = (config.key === undefined || key !== undefined) &&
+      (config.value === undefined || value !== undefined);
     if (config.deadband !== undefined) {
-      if (value === undefined) {
+      if (config.value === undefined) {
         ctx.problem(
           ["deadband"],
           "a deadband compares numbers, but without `value` the whole event is compared: " +
             "set `value` to a numeric expression, e.g. `value: temperature`",
         );
-        return undefined;
-      }
-      if (!mayBeNumeric(value)) {
+        ok = false;
+      } else if (value !== undefined && !mayBeNumeric(value)) {
         ctx.problem(
           ["value"],
           `a deadband needs a number, but this expression gives ${value.type}: ` +
             "make it numeric or remove the deadband",
         );
-        return undefined;
+        ok = false;
       }
     }
+    if (!ok) return undefined;
     const settings = {
       key,
       value,
