@@ -43,8 +43,8 @@ import { parseArgs } from "node:util";
 import { type JetStreamManager, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { NatsServer } from "../src/demo/nats_server.ts";
-import { type LogRecord, REPO_ROOT, SluiceProcess } from "../tests/_harness/sluice_process.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { type LogRecord, REPO_ROOT, SluiceProcess } from "../dev/sluice_process.ts";
 import {
   BENCH_DIR,
   buildPool,
