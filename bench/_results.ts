@@ -25,6 +25,12 @@ export interface ThroughputRun {
   endAnonMiB: number;
   /** Mapped files (mostly the deno executable) in the resident set at the end of the run. */
   endFileMiB: number;
+  /** RSS when the program says it has subscribed (`started`). */
+  subscribedRssMiB?: number;
+  /**
+   * RSS one second after `started`, before any event (NaN for a JetStream source, which
+   * consumes at once). Results files before 2026-11-30 recorded the RSS at `started` here.
+   */
   idleRssMiB: number;
   cpuUsPerEvent: number;
   /** CPU time of nats-server over the same interval, per event. */

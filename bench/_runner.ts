@@ -9,7 +9,7 @@ import { type JetStreamManager, StorageType } from "@nats-io/jetstream";
 import type { NatsServer } from "../dev/nats_server.ts";
 import { type LogRecord, REPO_ROOT, SluiceProcess } from "../dev/sluice_process.ts";
 import type { Options } from "./_options.ts";
-import { CLOCK_TICKS_PER_S, cpuTicks, procStatus } from "./_proc.ts";
+import { CLOCK_TICKS_PER_S, cpuTicks, type ProcStatus, procStatus } from "./_proc.ts";
 import { fmtInt } from "./_report.ts";
 import { type Impl, type LatencyRun, lostIn, type ThroughputRun } from "./_results.ts";
 import {
@@ -17,14 +17,20 @@ import {
   buildPool,
   expectedOutputs,
   JETSTREAM,
+  MARKS_PIPELINE,
   type Scenario,
-  SCENARIOS,
 } from "./_scenarios.ts";
 
 /** Permissions of Sluice: those of `deno task start`. */
 const SLUICE_FLAGS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"];
 /** Permissions of the bench's own children: loopback only. */
 const CHILD_FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-sys=hostname"];
+/**
+ * How long a program under test stays idle after `started` before its idle RSS is read: long
+ * enough for start-up's garbage to be collected and late module work to be done; the figure is
+ * what a gateway holds between bursts.
+ */
+const IDLE_SETTLE_MS = 1_000;
 /** The bench's folder, where its programs and results are. */
 export const BENCH = `${REPO_ROOT}bench/`;
 
@@ -91,10 +97,14 @@ export class Bench {
     });
   }
 
-  /** Runs `sluice check` once per scenario: validates the configs and warms the module cache. */
+  /**
+   * Writes the configuration of every scenario to be run and runs `sluice check` on it:
+   * validates the configs and warms the module cache.
+   */
   async prepare(): Promise<void> {
     await Deno.mkdir(this.#data, { recursive: true });
-    for (const s of SCENARIOS) {
+    if (!this.#o.impls.includes("sluice")) return;
+    for (const s of new Set([...this.#o.scenarios, ...this.#o.latencyScenarios])) {
       const dir = `${this.#dir}/${s.name}`;
       await Deno.mkdir(dir, { recursive: true });
       let yaml = (this.#o.maxPending === undefined
@@ -135,8 +145,8 @@ export class Bench {
       await using publisher = this.#child("flood.ts", [
         "publish",
         this.#server.url,
+        s.name,
         String(events),
-        "0",
       ]);
       const published = await publisher.waitForMsg("published", 60_000 + events / 20);
       // Core publishes are stored behind the server's answer to the publisher's flush: wait.
@@ -187,12 +197,12 @@ export class Bench {
       }
     }
     const events = this.#events(s);
-    const expected = expectedOutputs(s, buildPool(s.malformed), events);
+    const expected = expectedOutputs(s, buildPool(s), events);
     const timeout = 60_000 + events / 20;
     // The window driver counts the outputs itself; the others have a separate counter.
     await using counter = s.transport === "jetstream-sink"
       ? undefined
-      : this.#child("flood.ts", ["count", this.#server.url, String(expected)]);
+      : this.#child("flood.ts", ["count", this.#server.url, s.name, String(expected)]);
     await counter?.waitForMsg("started");
     const t0 = performance.now();
     await using consumer = this.#consumer(impl, s, true);
@@ -200,7 +210,14 @@ export class Bench {
     const readyMs = performance.now() - t0;
     // A JetStream source starts consuming the filled stream as it starts: the few milliseconds
     // between `started` and this reading are not in its CPU time (a fraction of a per cent).
-    const idle = await procStatus(consumer.pid);
+    const subscribed = await procStatus(consumer.pid);
+    // Idle: connected and subscribed, no traffic yet, after start-up's work has settled (a
+    // JetStream source is never idle here: it is already consuming).
+    let idle: ProcStatus | undefined;
+    if (s.transport !== "jetstream-source") {
+      await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+      idle = await procStatus(consumer.pid);
+    }
     const cpu0 = await cpuTicks(consumer.pid);
     const server0 = await cpuTicks(this.#server.pid!);
     await using publisher = s.transport === "jetstream-source"
@@ -213,12 +230,7 @@ export class Bench {
         String(events),
         String(this.#o.window),
       ])
-      : this.#child("flood.ts", [
-        "publish",
-        this.#server.url,
-        String(events),
-        s.malformed ? "1" : "0",
-      ]);
+      : this.#child("flood.ts", ["publish", this.#server.url, s.name, String(events)]);
     const published = await publisher?.waitForMsg("published", timeout);
     const counted = await (counter ?? publisher!).waitForMsg("counted", timeout);
     const cpu1 = await cpuTicks(consumer.pid);
@@ -256,7 +268,8 @@ export class Bench {
       peakRssMiB: peak.hwmKiB / 1024,
       endAnonMiB: peak.anonKiB / 1024,
       endFileMiB: peak.fileKiB / 1024,
-      idleRssMiB: idle.rssKiB / 1024,
+      subscribedRssMiB: subscribed.rssKiB / 1024,
+      idleRssMiB: idle ? idle.rssKiB / 1024 : NaN,
       cpuUsPerEvent: ((cpu1 - cpu0) / CLOCK_TICKS_PER_S) * 1e6 / events,
       serverCpuUsPerEvent: ((server1 - server0) / CLOCK_TICKS_PER_S) * 1e6 / events,
       ...js,
@@ -319,8 +332,9 @@ export function jetstreamNote(r: ThroughputRun): string {
   return parts.length ? `  ${parts.join("  ")}` : "";
 }
 
+/** The per-pipeline summaries of the events under test (not of the marks' pipeline). */
 function summaries(records: readonly LogRecord[]): LogRecord[] {
-  return records.filter((r) => r.msg === "pipeline summary");
+  return records.filter((r) => r.msg === "pipeline summary" && r.pipeline !== MARKS_PIPELINE);
 }
 
 /**

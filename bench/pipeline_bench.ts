@@ -18,7 +18,7 @@ import { buildPool, POOL_SIZE } from "./_scenarios.ts";
 const encoder = new TextEncoder();
 
 function messages(malformed: boolean): InboundMessage[] {
-  const pool = buildPool(malformed);
+  const pool = buildPool({ malformed });
   return pool.tails.map((t, i) => ({
     subject: pool.subjects[i]!,
     data: encoder.encode(`{"ts":1718000000000.123${t}`),
