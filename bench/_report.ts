@@ -189,10 +189,13 @@ export function markdown(res: Results): string {
     "",
   );
   const tp = Object.entries(res.throughput);
-  const isJs = ([name]: [string, unknown]) => scenario(name).transport !== "core";
+  const isJs = ([name]: [string, unknown]) => scenario(name).transport.startsWith("jetstream");
+  const isMqtt = ([name]: [string, unknown]) => scenario(name).transport === "mqtt";
   if (tp.length > 0) {
-    const jsEvents = tp.some(isJs) && m.js_events !== undefined && m.js_events !== m.events
-      ? `, ${fmtInt(m.js_events)} in the JetStream scenarios`
+    const slow = [tp.some(isJs) ? "JetStream" : "", tp.some(isMqtt) ? "MQTT" : ""]
+      .filter(Boolean).join(" and ");
+    const jsEvents = slow && m.js_events !== undefined && m.js_events !== m.events
+      ? `, ${fmtInt(m.js_events)} in the ${slow} scenarios`
       : "";
     lines.push(
       `### Sustained throughput (${

@@ -21,6 +21,12 @@ import {
   type Scenario,
 } from "./_scenarios.ts";
 
+/** What the runner needs of an MQTT broker (the launcher in `dev/`). */
+export interface MqttBroker {
+  /** `mqtt://127.0.0.1:<port>`. */
+  readonly url: string;
+}
+
 /** Permissions of Sluice: those of `deno task start`. */
 const SLUICE_FLAGS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"];
 /** Permissions of the bench's own children: loopback only. */
@@ -44,14 +50,28 @@ export class Bench {
   readonly #o: Options;
   /** The bench's own connection: creates, fills, inspects and deletes the JetStream streams. */
   readonly #jsm: JetStreamManager;
+  /** The MQTT broker of the MQTT scenario, when one runs. */
+  readonly #mqtt: MqttBroker | undefined;
   /** Ingest rate of the current fill of the source stream. */
   #ingest = NaN;
 
-  constructor(server: NatsServer, dir: string, o: Options, jsm: JetStreamManager) {
+  constructor(
+    server: NatsServer,
+    dir: string,
+    o: Options,
+    jsm: JetStreamManager,
+    mqtt?: MqttBroker,
+  ) {
     this.#server = server;
     this.#dir = dir;
     this.#o = o;
     this.#jsm = jsm;
+    this.#mqtt = mqtt;
+  }
+
+  get #mqttUrl(): string {
+    if (!this.#mqtt) throw new Error("The MQTT scenario needs an MQTT broker: none was started");
+    return this.#mqtt.url;
   }
 
   /** Where outbox files go; Sluice may write there. */
@@ -59,21 +79,28 @@ export class Bench {
     return `${this.#dir}/data`;
   }
 
+  /** The JetStream and MQTT scenarios, several times slower per event, get `--js-events`. */
   #events(s: Scenario): number {
     return s.transport === "core" ? this.#o.events : this.#o.jsEvents;
   }
 
-  /** Spawns a bench program (`bench/<file>`) with loopback-only permissions. */
+  /**
+   * Spawns a bench program (`bench/<file>`) with loopback-only permissions (and reading files:
+   * MQTT.js looks for its defaults).
+   */
   #child(file: string, args: string[]): SluiceProcess {
     return SluiceProcess.start(args, {
       runtime: ["deno"],
       entry: BENCH + file,
-      denoFlags: CHILD_FLAGS,
+      denoFlags: file.startsWith("mqtt_") ? [...CHILD_FLAGS, "--allow-read"] : CHILD_FLAGS,
     });
   }
 
   /** Spawns the consumer under test. */
   #consumer(impl: Impl, s: Scenario, profile = false): SluiceProcess {
+    if (impl === "baseline" && s.transport === "mqtt") {
+      return this.#child("mqtt_baseline.ts", [this.#mqttUrl]);
+    }
     if (impl === "baseline") {
       const settings = {
         batch: this.#o.jsBatch,
@@ -93,7 +120,10 @@ export class Bench {
         ...SLUICE_FLAGS,
         `--allow-write=${this.#data}`,
       ],
-      env: { NATS_URL: this.#server.url },
+      env: {
+        NATS_URL: this.#server.url,
+        ...(s.transport === "mqtt" ? { MQTT_URL: this.#mqttUrl } : {}),
+      },
     });
   }
 
@@ -202,6 +232,8 @@ export class Bench {
     // The window driver counts the outputs itself; the others have a separate counter.
     await using counter = s.transport === "jetstream-sink"
       ? undefined
+      : s.transport === "mqtt"
+      ? this.#child("mqtt_flood.ts", ["count", this.#mqttUrl, String(expected)])
       : this.#child("flood.ts", ["count", this.#server.url, s.name, String(expected)]);
     await counter?.waitForMsg("started");
     const t0 = performance.now();
@@ -219,7 +251,9 @@ export class Bench {
       idle = await procStatus(consumer.pid);
     }
     const cpu0 = await cpuTicks(consumer.pid);
-    const server0 = await cpuTicks(this.#server.pid!);
+    // The server's CPU: nats-server's; the MQTT scenario's broker is not measured.
+    const serverPid = s.transport === "mqtt" ? undefined : this.#server.pid!;
+    const server0 = serverPid === undefined ? NaN : await cpuTicks(serverPid);
     await using publisher = s.transport === "jetstream-source"
       ? undefined
       : s.transport === "jetstream-sink"
@@ -230,11 +264,13 @@ export class Bench {
         String(events),
         String(this.#o.window),
       ])
+      : s.transport === "mqtt"
+      ? this.#child("mqtt_flood.ts", ["publish", this.#mqttUrl, s.name, String(events)])
       : this.#child("flood.ts", ["publish", this.#server.url, s.name, String(events)]);
     const published = await publisher?.waitForMsg("published", timeout);
     const counted = await (counter ?? publisher!).waitForMsg("counted", timeout);
     const cpu1 = await cpuTicks(consumer.pid);
-    const server1 = await cpuTicks(this.#server.pid!);
+    const server1 = serverPid === undefined ? NaN : await cpuTicks(serverPid);
     const peak = await procStatus(consumer.pid);
     await consumer.stop(30_000);
     const sums = summaries(consumer.records);

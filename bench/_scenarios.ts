@@ -49,6 +49,16 @@ export const JETSTREAM = {
   maxInFlight: 1024,
 } as const;
 
+/** Topics of the MQTT scenario, shared by its Sluice configuration and its baseline. */
+export const MQTT = {
+  /** What the program under test subscribes to: the pool's subjects with `/` for `.`. */
+  sourceFilter: "sensors/temperature/#",
+  /** Where it publishes the events that pass. */
+  sinkTopic: "alerts/high-value",
+  /** What the counter subscribes to. */
+  outputFilter: "alerts/#",
+} as const;
+
 /** Names of the scenarios, in report order. */
 export type ScenarioName =
   | "filter"
@@ -61,7 +71,8 @@ export type ScenarioName =
   | "outbox"
   | "map-dedupe"
   | "dedupe-10k"
-  | "window-1k";
+  | "window-1k"
+  | "mqtt-filter";
 
 /**
  * How the events reach the program under test and where its outputs go:
@@ -69,11 +80,12 @@ export type ScenarioName =
  * - `core`: a flood of core NATS publishes; outputs on core subjects;
  * - `jetstream-source`: the events are stored in {@linkcode JETSTREAM}`.sourceStream` before the
  *   program starts, so what is measured is consumption (pull, decode, filter, publish, ack);
+ * - `mqtt`: a flood of MQTT QoS 0 publishes to a mosquitto; outputs on MQTT topics;
  * - `jetstream-sink`: core NATS events in a closed loop (a bounded number of outputs outstanding,
  *   since a sink awaiting PubAcks cannot keep up with a flood and overflows by design); outputs
  *   published with PubAck into {@linkcode JETSTREAM}`.sinkStream`.
  */
-export type Transport = "core" | "jetstream-source" | "jetstream-sink";
+export type Transport = "core" | "jetstream-source" | "jetstream-sink" | "mqtt";
 
 /** What the bench needs to know about one scenario. */
 export interface Scenario {
@@ -176,6 +188,9 @@ function jetstreamSink(outbox: boolean): string {
 /** Why the processor scenarios do not run by default yet. */
 const NO_PROCESSORS = "Sluice has no processors yet (issue 11); the baselines run with " +
   "`--impl baseline --scenarios map-dedupe,dedupe-10k,window-1k`";
+
+/** Why the MQTT scenario does not run by default yet. */
+const NO_MQTT = "needs the MQTT connector (issue 14) and the mosquitto launcher in dev/";
 
 /**
  * The processors of the dedupe scenarios, shared with the hand-written baseline: a map that adds
@@ -372,6 +387,32 @@ export const SCENARIOS: readonly Scenario[] = [
     sumField: "readings",
     outputs: () => NaN,
     expected: (_pool, events) => events,
+  },
+  {
+    name: "mqtt-filter",
+    title: "MQTT → JSON filter → MQTT, QoS 0 both ways, one mosquitto (baseline: MQTT.js)",
+    disabled: NO_MQTT,
+    malformed: false,
+    transport: "mqtt",
+    yaml: `connectors:
+  devices:
+    type: mqtt
+    url: \${MQTT_URL}
+    client_id: sluice-bench
+    clean_session: true
+pipelines:
+  alerts:
+    source:
+      connector: devices
+      topic: ${MQTT.sourceFilter}
+      qos: 0
+    filter: "temperature > 30"
+    sinks:
+      - connector: devices
+        topic: ${MQTT.sinkTopic}
+        qos: 0
+`,
+    outputs: passes,
   },
 ];
 
