@@ -5,9 +5,9 @@
  * @module
  */
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import type { NatsServer } from "./_harness/nats_server.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector } from "./_harness/wait.ts";
+import type { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector } from "../dev/wait.ts";
 
 /** A `connectors:` section with one NATS connector named `local`. */
 export function connector(url: string, name = "sluice-processors"): string {

@@ -3,8 +3,8 @@
  * `file:line:col: key.path: message`, exit code 2; and a good chain passes.
  */
 import assert from "node:assert/strict";
-import { configDir } from "./_harness/config_dir.ts";
-import { runSluice } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { runSluice } from "../dev/sluice_process.ts";
 
 const CONNECTORS = `connectors:
   local: { type: nats, servers: "nats://127.0.0.1:4222" }

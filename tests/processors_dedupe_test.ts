@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { DROP } from "../src/processors/types.ts";
 import { create, FakeClock, meta, problems } from "./_processors.ts";
 import { client, collect, connector, startSluice } from "./_processors_e2e.ts";
-import { configDir } from "./_harness/config_dir.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { NatsServer } from "../dev/nats_server.ts";
 
 /** Which of `events` pass, as their indexes. */
 function passing(

@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { pollUntil } from "./_harness/wait.ts";
-import { configDir } from "./_harness/config_dir.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { pollUntil } from "../dev/wait.ts";
+import { configDir } from "../dev/config_dir.ts";
 import { client, manager } from "./_delivery.ts";
 import { collect, connector, startSluice } from "./_processors_e2e.ts";
 

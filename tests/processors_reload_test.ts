@@ -4,9 +4,9 @@
  * its processors along (dedupe still suppresses, a window keeps its open window).
  */
 import assert from "node:assert/strict";
-import type { LogRecord, SluiceProcess } from "./_harness/sluice_process.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { configDir } from "./_harness/config_dir.ts";
+import type { LogRecord, SluiceProcess } from "../dev/sluice_process.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { configDir } from "../dev/config_dir.ts";
 import { client, collect, connector, startSluice } from "./_processors_e2e.ts";
 
 const DEDUPE = `

@@ -7,8 +7,8 @@ import { DROP } from "../src/processors/types.ts";
 import { parseRate } from "../src/processors/_fields.ts";
 import { create, FakeClock, meta, problems } from "./_processors.ts";
 import { client, collect, connector, startSluice } from "./_processors_e2e.ts";
-import { configDir } from "./_harness/config_dir.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { NatsServer } from "../dev/nats_server.ts";
 
 Deno.test("throttle passes a burst of N, then drops until the bucket refills", () => {
   const clock = new FakeClock(5_000_000);
