@@ -79,24 +79,3 @@ export class KeyedState<V> {
 export function stateKey(expr: Expression | undefined, event: unknown, meta: EventMeta): string {
   return expr === undefined ? SINGLE_KEY : keyOf(expr.evaluate(event, meta));
 }
-
-/** CEL result types that a number can have; `dyn` is decided per event. */
-const NUMERIC_TYPES: ReadonlySet<string> = new Set(["int", "uint", "double", "dyn"]);
-
-/** True when a CEL expression's static type allows a number. */
-export function mayBeNumeric(expr: Expression): boolean {
-  return NUMERIC_TYPES.has(expr.type);
-}
-
-/** Names a value's type for an evaluation error: `string "hot"`, `bool`, `map`. */
-export function describeValue(value: unknown): string {
-  if (typeof value === "string") {
-    return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
-  }
-  if (typeof value === "boolean") return `bool ${value}`;
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "list";
-  if (value instanceof Uint8Array) return "bytes";
-  if (typeof value === "object") return "map";
-  return typeof value;
-}

@@ -13,7 +13,7 @@
  * @module
  */
 import { defineProcessorKind } from "../types.ts";
-import { mayBeNumeric } from "../_keyed.ts";
+import { mayBeNumeric } from "../_numeric.ts";
 import { type DedupeConfig, dedupeSchema } from "./schema.ts";
 import { Dedupe } from "./processor.ts";
 

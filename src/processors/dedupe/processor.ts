@@ -5,7 +5,8 @@
  */
 import type { EventMeta, Expression } from "../../filter/filter.ts";
 import { DROP, type Processor, type ProcessorResources } from "../types.ts";
-import { describeValue, KeyedState, stateKey } from "../_keyed.ts";
+import { KeyedState, stateKey } from "../_keyed.ts";
+import { describeValue } from "../_numeric.ts";
 import { jsonValue, numeric } from "../_values.ts";
 
 /** A compiled `dedupe`. */

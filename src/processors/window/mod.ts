@@ -18,7 +18,7 @@
 import { formatDuration } from "../../config/units.ts";
 import type { Expression } from "../../filter/filter.ts";
 import { defineProcessorKind } from "../types.ts";
-import { mayBeNumeric } from "../_keyed.ts";
+import { mayBeNumeric } from "../_numeric.ts";
 import { splitPath } from "../_path.ts";
 import { type Op, RESERVED_FIELDS, type WindowConfig, windowSchema } from "./schema.ts";
 import { type Aggregate, Window } from "./processor.ts";

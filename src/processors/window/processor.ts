@@ -9,7 +9,8 @@
 import type { EventMeta, Expression, HeaderSource } from "../../filter/filter.ts";
 import type { Emit, Processor, ProcessorResources } from "../types.ts";
 import { DROP } from "../types.ts";
-import { describeValue, KeyedState, SINGLE_KEY } from "../_keyed.ts";
+import { KeyedState, SINGLE_KEY } from "../_keyed.ts";
+import { describeValue } from "../_numeric.ts";
 import { type JsonObject, setPath } from "../_path.ts";
 import { jsonValue, keyOf, numeric } from "../_values.ts";
 import type { Op } from "./schema.ts";
