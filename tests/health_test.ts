@@ -421,7 +421,8 @@ Deno.test("sluice status: unreachable is exit 1 with a message; bad usage is exi
 // and the .creds file are read by connectors that cannot reach a server.
 const TOKEN = "tok-7f3a9c2e-SECRET";
 const PASSWORD = "pw-51b8d0e4-SECRET";
-const NKEY_SEED = "SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTAM";
+// A well-formed seed: a malformed one is now a config error when the config loads.
+const NKEY_SEED = "SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4";
 const CREDS_SEED = "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY";
 const CREDS_JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.SECRETJWTBODY.SECRETJWTSIG";
 
