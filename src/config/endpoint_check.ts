@@ -6,6 +6,7 @@
  * @module
  */
 import type { ConfigError } from "../errors.ts";
+import type { ProcessorRegistry } from "../processors/mod.ts";
 import type { AnyConnectorType, Registry } from "../registry.ts";
 import type { BufferDecl, EndpointDecl } from "./config.ts";
 import { issueErrors } from "./issues.ts";
@@ -24,6 +25,8 @@ export interface EndpointContext {
   /** Declared connectors by name, with their type (undefined when unknown or missing). */
   declared: ReadonlyMap<string, AnyConnectorType | undefined>;
   registry: Registry;
+  /** The processor kinds a pipeline's chain may name. */
+  processors: ProcessorRegistry;
 }
 
 /**
@@ -39,8 +42,9 @@ export function checkEndpoint(
   ctx: EndpointContext,
   errors: ConfigError[],
 ): EndpointDecl | undefined {
-  // `buffer` is the engine's, not the connector type's; a source has none (its schema says so).
-  const { connector, buffer, ...sinkRest } = value;
+  // `buffer` and `when` are the engine's, not the connector type's; a source has neither (its
+  // schema says so). The pipeline check compiles `when`.
+  const { connector, buffer, when: _when, ...sinkRest } = value;
   const rest = kind !== "source" || buffer === undefined ? sinkRest : { ...sinkRest, buffer };
   const declared = ctx.declared.has(connector);
   if (!declared) {

@@ -15,6 +15,7 @@ import { checkHealth } from "./health_check.ts";
 import { isPlainObject, type Origin, sortErrors } from "./located.ts";
 import { mergeTexts } from "./merge.ts";
 import { checkPipeline } from "./pipeline_check.ts";
+import { builtinProcessors, type ProcessorRegistry } from "../processors/mod.ts";
 import { type ConfigText, readConfigTexts } from "./read.ts";
 import { Secrets } from "./secrets.ts";
 
@@ -23,6 +24,8 @@ export type { ConfigText } from "./read.ts";
 
 /** Options of {@link loadConfig}. */
 export interface LoadOptions {
+  /** The processor kinds a `processors:` list may name; the built-in ones by default. */
+  processors?: ProcessorRegistry;
   /** The connector types that declarations may name. */
   registry: Registry;
   /** Looks up `${VAR}` references. @default Deno.env.get */
@@ -78,6 +81,7 @@ interface Validated {
 
 function validateTexts(texts: readonly ConfigText[], options: LoadOptions): Validated {
   const { registry } = options;
+  const processors = options.processors ?? builtinProcessors();
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const errors: ConfigError[] = [];
   const secrets = new Secrets();
@@ -101,7 +105,7 @@ function validateTexts(texts: readonly ConfigText[], options: LoadOptions): Vali
   }
   const pipelines = new Map<string, PipelineDecl>();
   for (const [name, { raw, origin }] of declarations.pipelines) {
-    const decl = checkPipeline(name, raw, origin, { declared, registry }, errors);
+    const decl = checkPipeline(name, raw, origin, { declared, registry, processors }, errors);
     if (decl) pipelines.set(name, decl);
   }
   const h = declarations.health;

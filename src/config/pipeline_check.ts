@@ -1,9 +1,8 @@
 /**
  * Checks one pipeline declaration: the pipeline schema, then each part on its own (source, sinks,
- * dead letter, filter), so that one load reports every independent mistake of a pipeline.
+ * dead letter, processor chain, sink `when`s), so that one load reports every independent mistake of a pipeline.
  *
- * A new part of a pipeline (e.g. a `processors:` chain) is one more check function of the form
- * `(file, path, raw, errors)` called from {@link checkPipeline} next to {@link checkFilter}.
+ * The `filter` and `processors` chain are compiled by the processor kinds' own `compile`.
  *
  * @module
  */
@@ -11,6 +10,8 @@ import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { compileFilter, FilterCompileError } from "../filter/filter.ts";
 import type { EndpointDecl, PipelineDecl } from "./config.ts";
+import { compileChain, type ProcessorDecl } from "../processors/chain.ts";
+import type { ProcessorRegistry } from "../processors/mod.ts";
 import { checkEndpoint, type Endpoint, type EndpointContext } from "./endpoint_check.ts";
 import { issueErrors } from "./issues.ts";
 import { canonicalJson, isPlainObject, type Origin } from "./located.ts";
@@ -70,9 +71,9 @@ export function checkPipeline(
   const sinks = (p.sinks ?? []).map((s, i) => s && endpoint(s, [...path, "sinks", i], "sink"));
   const deadLetter = p.dead_letter &&
     endpoint(p.dead_letter, [...path, "dead_letter"], "dead_letter");
-  checkFilter(file, [...path, "filter"], p.filter, errors);
-  // Further parts of a pipeline are checked here, each by one call of the same form, e.g.
-  // `checkProcessors(file, [...path, "processors"], raw.processors, errors)`.
+  const separator = (p.source && ctx.declared.get(p.source.connector)?.tokenSeparator) ?? ".";
+  const processors = checkChain(file, path, p.filter, raw, ctx.processors, separator, errors);
+  checkWhens(file, path, p.sinks ?? [], sinks, separator, errors);
   if (errors.length > before || !parsed.success || !source || sinks.some((s) => !s)) {
     return undefined;
   }
@@ -80,6 +81,7 @@ export function checkPipeline(
     name,
     source,
     filter: p.filter,
+    processors,
     sinks: sinks as EndpointDecl[],
     deadLetter,
     fingerprint: canonicalJson(raw),
@@ -87,19 +89,59 @@ export function checkPipeline(
   };
 }
 
-/** Compiles a pipeline's `filter:`, reporting a CEL error at its position in the expression. */
-export function checkFilter(
+/**
+ * Compiles the top-level `filter` and the `processors` chain, reporting each problem at its place:
+ * a CEL error at its character in the expression.
+ */
+function checkChain(
   file: YamlFile,
   path: KeyPath,
   filter: string | undefined,
+  raw: unknown,
+  registry: ProcessorRegistry,
+  separator: string,
+  errors: ConfigError[],
+): ProcessorDecl[] {
+  const list = isPlainObject(raw) ? raw.processors : undefined;
+  const chain = compileChain(registry, filter, list, { separator });
+  for (const problem of chain.problems) {
+    const at = [...path, ...problem.path];
+    if ("issues" in problem) {
+      errors.push(...issueErrors(file, at, problem.issues, problem.schema));
+      continue;
+    }
+    const loc = file.locate(
+      at,
+      problem.offset === undefined
+        ? { key: problem.key ?? false }
+        : { offset: problem.offset, value: problem.value },
+    );
+    errors.push(new ConfigError(problem.message, formatPath(at), loc));
+  }
+  return chain.processors;
+}
+
+/** Compiles each sink's `when` into its declaration. */
+function checkWhens(
+  file: YamlFile,
+  path: KeyPath,
+  raw: readonly (Endpoint | undefined)[],
+  sinks: readonly (EndpointDecl | undefined)[],
+  separator: string,
   errors: ConfigError[],
 ): void {
-  if (filter === undefined) return;
-  try {
-    compileFilter(filter);
-  } catch (e) {
-    if (!(e instanceof FilterCompileError)) throw e;
-    const loc = file.locate(path, { offset: e.offset, value: filter });
-    errors.push(new ConfigError(`invalid filter: ${e.message}`, formatPath(path), loc));
-  }
+  raw.forEach((s, i) => {
+    const when = s?.when;
+    if (typeof when !== "string") return;
+    const at = [...path, "sinks", i, "when"];
+    try {
+      const filter = compileFilter(when, { separator });
+      const sink = sinks[i];
+      if (sink) sink.when = filter;
+    } catch (e) {
+      if (!(e instanceof FilterCompileError)) throw e;
+      const loc = file.locate(at, { offset: e.offset, value: when });
+      errors.push(new ConfigError(`invalid when: ${e.message}`, formatPath(at), loc));
+    }
+  });
 }
