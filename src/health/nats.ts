@@ -11,6 +11,7 @@ import { NatsConnector } from "../connectors/nats/client.ts";
 import type { ConnectorState } from "../engine/types.ts";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { counterSummary } from "../engine/counters.ts";
 import type { HealthMonitor, HealthSnapshot, PipelineHealthState } from "./snapshot.ts";
 
 /** Subjects of health requests are this prefix plus `.<instance>`. */
@@ -36,20 +37,16 @@ export interface Heartbeat {
   pipelines: Record<string, HeartbeatPipeline>;
 }
 
-/** One pipeline in a {@link Heartbeat}. */
+/**
+ * One pipeline in a {@link Heartbeat}: its state, the main counters (in, passed, filtered,
+ * dead_lettered) always, every other counter of `PIPELINE_COUNTERS` once it moved, `errors`
+ * (every failed event), and the events waiting in its outboxes when it has any.
+ */
 export interface HeartbeatPipeline {
-  /** As in the snapshot: starting, running, degraded or stopped. */
+  /** As in the snapshot: starting, running, degraded, failed or stopped. */
   state: PipelineHealthState;
-  /** Events received. */
-  in: number;
-  /** Events the filter passed. */
-  passed: number;
-  /** Events the filter rejected. */
-  filtered: number;
-  /** Events republished to the dead letter. */
-  "dead_lettered": number;
-  /** Parse, filter, template and sink errors together. */
-  errors: number;
+  /** Counters by snake_case name. */
+  [counter: string]: number | string;
 }
 
 /**
@@ -63,15 +60,9 @@ export function heartbeatOf(s: HealthSnapshot): Heartbeat {
   for (const c of s.connectors) if (c.in_use) connectors[c.name] = c.state;
   const pipelines: Record<string, HeartbeatPipeline> = {};
   for (const p of s.pipelines) {
-    const c = p.counters;
-    pipelines[p.name] = {
-      state: p.state,
-      in: c.in,
-      passed: c.passed,
-      filtered: c.filtered,
-      "dead_lettered": c.dead_lettered,
-      errors: c.parse_errors + c.filter_errors + c.template_errors + c.sink_errors,
-    };
+    const beat: HeartbeatPipeline = { state: p.state, ...counterSummary(p.counters) };
+    if (p.outboxes.length > 0) beat.outbox_events = p.outboxes.reduce((n, o) => n + o.events, 0);
+    pipelines[p.name] = beat;
   }
   return {
     instance: s.process.instance,
