@@ -8,6 +8,8 @@ import { nkeys } from "@nats-io/nats-core";
 import { loadConfig, loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
+import { defineConnectorType, Registry } from "../src/registry.ts";
+import { z } from "zod";
 import { configDir } from "./_harness/config_dir.ts";
 import { runSluice } from "./_harness/sluice_process.ts";
 
@@ -195,4 +197,44 @@ Deno.test("sluice run exits 2, not 1, on a missing creds_file", async () => {
   const { code, stderr } = await runSluice(["run", dir.dir]);
   assert.equal(code, 2, stderr);
   assert.match(stderr, /auth\.creds_file: .*no such file or directory/);
+});
+
+Deno.test("a connector type's checkFiles gets the parsed config; a throwing one is an error", async () => {
+  const seen: unknown[] = [];
+  const fileType = (type: string, fail: boolean) =>
+    defineConnectorType({
+      type,
+      summary: "A connector type of this test only",
+      connectorSchema: z.strictObject({ ca: z.string().transform((s) => s.toUpperCase()) }),
+      sourceSchema: z.strictObject({ topic: z.string() }),
+      sinkSchema: z.strictObject({ topic: z.string() }),
+      addressKey: "topic",
+      tokenSeparator: "/",
+      secretKeys: [],
+      urlKeys: [],
+      checkFiles: (config) => {
+        seen.push(config);
+        if (fail) return Promise.reject(new Error("boom"));
+        return Promise.resolve([{ path: ["ca"], message: "no such CA" }]);
+      },
+      create: () => {
+        throw new Error("never run by this test");
+      },
+    });
+  const registry = new Registry().register(fileType("good", false)).register(fileType("bad", true));
+  await using dir = await configDir(
+    ["connectors:", "  a: { type: good, ca: x }", "  b: { type: bad, ca: y }"].join("\n") + "\n",
+  );
+  let errors: string[] = [];
+  try {
+    await loadConfig([dir.file], { registry, env: () => undefined });
+  } catch (e) {
+    if (!(e instanceof ConfigErrors)) throw e;
+    errors = e.errors.map(String);
+  }
+  assert.deepEqual(seen, [{ ca: "X" }, { ca: "Y" }]);
+  assert.deepEqual(errors, [
+    `${dir.file}:2:20: connectors.a.ca: no such CA`,
+    `${dir.file}:3:3: connectors.b: cannot check the files it names: boom`,
+  ]);
 });
