@@ -9,9 +9,9 @@ import { loadConfigTexts } from "../src/config/load.ts";
 import { Secrets } from "../src/config/secrets.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
-import { configDir } from "./_harness/config_dir.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 
 const registry = builtinRegistry();
 

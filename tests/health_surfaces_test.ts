@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { configDir } from "./_harness/config_dir.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, pollUntil } from "./_harness/wait.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, pollUntil } from "../dev/wait.ts";
 import type { HealthSnapshot } from "../src/health/snapshot.ts";
 import type { Heartbeat } from "../src/health/nats.ts";
 

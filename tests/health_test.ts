@@ -3,9 +3,9 @@
 // secrets in anything health reports.
 import assert from "node:assert/strict";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, pollUntil } from "../dev/wait.ts";
 import { METRIC_NAMES } from "../src/health/metrics.ts";
 import type { HealthSnapshot, NotReady } from "../src/health/snapshot.ts";
 import type { Heartbeat } from "../src/health/nats.ts";

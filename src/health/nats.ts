@@ -7,8 +7,7 @@
  * @module
  */
 import type { HealthNatsDecl } from "../config/config.ts";
-import { NatsConnector } from "../connectors/nats/client.ts";
-import type { ConnectorState } from "../engine/types.ts";
+import { type ConnectorState, isServing, type ServingConnector } from "../engine/types.ts";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { counterSummary } from "../engine/counters.ts";
@@ -83,14 +82,14 @@ export class NatsHealth {
   readonly requestSubject: string;
   /** `sluice.heartbeat.<instance>`. */
   readonly heartbeatSubject: string;
-  readonly #connector: NatsConnector;
+  readonly #connector: ServingConnector;
   readonly #intervalMs: number;
   readonly #monitor: HealthMonitor;
   readonly #log: Logger;
   readonly #abort = new AbortController();
   #starting: Promise<void> | undefined;
   #acquired = false;
-  #sub: { unsubscribe(): void } | undefined;
+  #sub: { stop(): void } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -102,8 +101,13 @@ export class NatsHealth {
    * @param logger For lifecycle lines.
    * @throws {RuntimeError} `health_connector` when the connector is not a nats connector.
    */
-  constructor(connector: unknown, decl: HealthNatsDecl, monitor: HealthMonitor, logger: Logger) {
-    if (!(connector instanceof NatsConnector)) {
+  constructor(
+    connector: unknown,
+    decl: HealthNatsDecl,
+    monitor: HealthMonitor,
+    logger: Logger,
+  ) {
+    if (!isServing(connector)) {
       throw new RuntimeError(
         "health_connector",
         `Connector "${decl.connector}" cannot carry health over NATS: it is not a nats connector`,
@@ -134,11 +138,7 @@ export class NatsHealth {
     await this.#starting?.catch(() => {});
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    try {
-      this.#sub?.unsubscribe();
-    } catch {
-      // The connection is already closed: there is no subscription left.
-    }
+    this.#sub?.stop();
     this.#sub = undefined;
     if (this.#acquired) {
       this.#acquired = false;
@@ -156,23 +156,11 @@ export class NatsHealth {
     }
     this.#acquired = true;
     if (signal.aborted) return;
-    const nc = this.#connector.connection;
-    this.#sub = nc.subscribe(this.requestSubject, {
-      callback: (err, msg) => {
-        // An exception escaping this callback would close the connection (nats.js reader).
-        if (err) {
-          this.#log.warn("health responder error", { error: err.message });
-          return;
-        }
-        if (!msg.reply) return;
-        this.#monitor.detailedSnapshot()
-          .then((s) => msg.respond(encoder.encode(JSON.stringify(s))))
-          .catch((e: unknown) => {
-            this.#log.warn("health response failed", { error: String(e) });
-          });
-      },
-    });
-    await nc.flush().catch(() => {/* disconnected meanwhile: nats.js subscribes on reconnect */});
+    this.#sub = await this.#connector.serve(
+      this.requestSubject,
+      async () => encoder.encode(JSON.stringify(await this.#monitor.detailedSnapshot())),
+      (e: unknown) => this.#log.warn("health response failed", { error: String(e) }),
+    );
     if (signal.aborted) return;
     this.#beat();
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
@@ -189,7 +177,7 @@ export class NatsHealth {
     if (this.#connector.health().state !== "connected") return;
     try {
       const data = encoder.encode(JSON.stringify(heartbeatOf(this.#monitor.snapshot())));
-      const failure = this.#connector.publish(this.heartbeatSubject, data, undefined);
+      const failure = this.#connector.publishBytes(this.heartbeatSubject, data);
       if (failure) this.#log.debug("heartbeat not sent", { reason: failure.reason });
     } catch (e) {
       this.#log.warn("heartbeat failed", { error: String(e) });
