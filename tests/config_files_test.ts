@@ -10,8 +10,8 @@ import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
 import { defineConnectorType, Registry } from "../src/registry.ts";
 import { z } from "zod";
-import { configDir } from "./_harness/config_dir.ts";
-import { runSluice } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { runSluice } from "../dev/sluice_process.ts";
 
 const registry = builtinRegistry();
 

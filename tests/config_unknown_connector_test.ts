@@ -10,8 +10,8 @@ import { loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
 import { defineConnectorType, type Registry } from "../src/registry.ts";
-import { configDir } from "./_harness/config_dir.ts";
-import { runSluice } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { runSluice } from "../dev/sluice_process.ts";
 
 /** A second connector type addressed by `topic`, so that the address key has to decide. */
 const topicType = defineConnectorType({
