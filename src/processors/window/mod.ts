@@ -65,7 +65,7 @@ export const windowKind = defineProcessorKind({
         ok = false;
         continue;
       }
-      const [op, text] = Object.entries(spec)[0] as [Op, string | true];
+      const [op, text] = Object.entries(spec)[0] as [Op, string | boolean];
       let expr: Expression | undefined;
       if (op !== "count") {
         expr = ctx.expression(["aggregates", name, op], text as string);

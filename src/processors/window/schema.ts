@@ -15,8 +15,10 @@ export type Op = typeof OPS[number];
 
 /** `{avg: temperature}`: one operation and its CEL expression (`{count: true}` for a count). */
 const aggregate = z.strictObject({
-  count: z.literal(true, "count takes `true`: it counts the window's events, e.g. {count: true}")
-    .optional().describe("`true`: the number of events"),
+  count: z.boolean().refine(
+    (v) => v,
+    "count takes `true`: it counts the window's events, e.g. {count: true}",
+  ).optional().describe("`true`: the number of events"),
   sum: cel("CEL expression giving a number: the sum").optional(),
   avg: cel("CEL expression giving a number: the mean").optional(),
   min: cel("CEL expression giving a number: the smallest").optional(),
