@@ -6,7 +6,7 @@
  * @module
  */
 import type { z } from "zod";
-import type { Connector, Resources } from "./engine/types.ts";
+import type { AddressTemplate, Connector, Resources } from "./engine/types.ts";
 
 /** Everything the runtime needs to know about one kind of connector. */
 export interface ConnectorType<C, S, K> {
@@ -20,6 +20,18 @@ export interface ConnectorType<C, S, K> {
   readonly sourceSchema: z.ZodType<S>;
   /** Schema of a pipeline sink or `dead_letter:` naming this connector (without `connector`). */
   readonly sinkSchema: z.ZodType<K>;
+  /** True when its connectors answer `Connector.request` (the `request` processor). */
+  readonly requests?: boolean;
+  /**
+   * Compiles an address template in its sink syntax (`lookup.{sensor}`), for processors that
+   * address this connector themselves (`request`). Throws a SyntaxError with a numeric `offset`.
+   */
+  readonly compileAddress?: (template: string) => AddressTemplate;
+  /**
+   * Whether a source with these settings delivers messages that can be answered, as
+   * `reply: true` pipelines need (a core NATS subscription can, a JetStream consumer cannot).
+   */
+  readonly replies?: (source: S) => boolean;
   /** Builds the shared client of one declaration. Nothing connects until `acquire()`. */
   create(name: string, config: C, resources: Resources): Connector<S, K>;
 }

@@ -48,6 +48,8 @@ export interface PipelineDecl {
   processors: ProcessorDecl[];
   sinks: EndpointDecl[];
   deadLetter: EndpointDecl | undefined;
+  /** `reply: true`: each request is answered with the resulting event (or an error reply). */
+  reply: boolean;
   fingerprint: string;
   location: Location;
 }

@@ -491,9 +491,8 @@ function checkPipeline(
     processors,
     p.filter,
     isPlainObject(raw) ? raw.processors : undefined,
-    {
-      separator,
-    },
+    { separator },
+    declared,
   );
   for (const problem of chain.problems) {
     const at = [...path, ...problem.path];
@@ -523,6 +522,32 @@ function checkPipeline(
       errors.push(new ConfigError(`invalid when: ${e.message}`, formatPath(at), loc));
     }
   });
+  const reply = isPlainObject(raw) && raw.reply === true;
+  if (!reply && isPlainObject(raw)) {
+    if (raw.sinks === undefined) {
+      errors.push(located(file, [...path, "sinks"], "missing: expected a list"));
+    } else if (Array.isArray(raw.sinks) && raw.sinks.length === 0) {
+      errors.push(located(file, [...path, "sinks"], "expected at least one sink"));
+    }
+  }
+  if (reply && source && sourceType?.replies && !sourceType.replies(source.settings)) {
+    errors.push(
+      located(
+        file,
+        [...path, "reply"],
+        "reply: true needs a source whose messages can be answered: a core subscription, " +
+          "not a JetStream consumer",
+      ),
+    );
+  } else if (reply && sourceType && !sourceType.replies) {
+    errors.push(
+      located(
+        file,
+        [...path, "reply"],
+        `reply: true needs a source that can answer requests; connector type "${sourceType.type}" cannot`,
+      ),
+    );
+  }
   if (errors.length > before || !parsed.success || !source || sinks.some((s) => !s)) {
     return undefined;
   }
@@ -533,6 +558,7 @@ function checkPipeline(
     processors: chain.processors,
     sinks: sinks as EndpointDecl[],
     deadLetter,
+    reply,
     fingerprint: canonicalJson(raw),
     location: file.locate(path, { key: true }),
   };
@@ -559,7 +585,7 @@ function partialPipeline(raw: Record<string, unknown>): PartialPipeline {
     source: part(shape.source, raw.source),
     filter: part(shape.filter, raw.filter),
     sinks: Array.isArray(raw.sinks)
-      ? raw.sinks.map((s) => part(shape.sinks.element, s))
+      ? raw.sinks.map((s) => part(shape.sinks.unwrap().element, s))
       : undefined,
     dead_letter: part(shape.dead_letter, raw.dead_letter),
   };

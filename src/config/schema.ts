@@ -154,8 +154,15 @@ export const pipelineSchema = z.strictObject({
   processors: z.array(z.unknown()).optional().describe(
     "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window",
   ),
-  sinks: z.array(pipelineSink).min(1, "expected at least one sink"),
+  // Required unless `reply: true`: the loader checks, so that one load reports every mistake.
+  sinks: z.array(pipelineSink).optional().describe(
+    "Where passing events go; at least one, unless reply: true",
+  ),
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
+  reply: z.boolean().optional().describe(
+    "Answer each request (a message with a reply subject) with the resulting event, or with " +
+      "an empty error reply (Sluice-Error, Nats-Service-Error-Code) when it is dropped or fails",
+  ),
 });
 
 /** The parsed form of {@link pipelineSchema}. */

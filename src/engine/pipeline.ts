@@ -19,19 +19,22 @@ import {
   newProcessorCounters,
   type Processor,
   type ProcessorCounters,
+  type ProcessorResources,
+  type ProcessorStats,
 } from "../processors/types.ts";
 import { newCounters, type PipelineCounters } from "./counters.ts";
 import { connectorsOf } from "./reload.ts";
 import { BufferedSink, type BufferHealth } from "./buffered_sink.ts";
 import { Outbox } from "./outbox.ts";
-import type {
-  Acknowledger,
-  Connector,
-  InboundMessage,
-  SendFailure,
-  SendResult,
-  Sink,
-  Source,
+import {
+  type Acknowledger,
+  type Connector,
+  type InboundMessage,
+  RequestError,
+  type SendFailure,
+  type SendResult,
+  type Sink,
+  type Source,
 } from "./types.ts";
 
 /** Lifecycle of a pipeline. `degraded` is derived from connector health by the health model. */
@@ -48,6 +51,18 @@ export interface ProcessorHealth {
   counters: ProcessorCounters;
   /** Keys held in its state (dedupe, throttle, window). */
   keys: number;
+  /** Its kind's own statistics (a request's requests, timeouts, cache, latency), if any. */
+  stats: ProcessorStats | undefined;
+}
+
+/** Answers of a `reply: true` pipeline, for health. */
+export interface ReplyCounters {
+  /** Requests answered with the resulting event. */
+  answered: number;
+  /** Requests answered with an empty error reply (dropped, invalid or failed events). */
+  errors: number;
+  /** Answers that could not be sent (the connector refused them). */
+  failed: number;
 }
 
 /** A processor of a running chain: its declaration, its instance (with state) and its counters. */
@@ -73,6 +88,9 @@ export class Pipeline {
   readonly #lookup: ConnectorLookup;
   readonly #acquired: Connector<unknown, unknown>[] = [];
   readonly #chain: ChainProcessor[];
+  /** `reply: true`: requests are answered through {@link Pipeline.#respond}. */
+  readonly #replies: boolean;
+  readonly #answers: ReplyCounters = { answered: 0, errors: 0, failed: 0 };
   /** True when a processor may wait: events then complete through {@link Pipeline.#tail}. */
   readonly #ordered: boolean;
   /** The completion of the last event handed to the ordered path. */
@@ -112,12 +130,24 @@ export class Pipeline {
     this.decl = decl;
     this.#lookup = lookup;
     this.#log = log;
+    // Looked up per request: a carried-over processor then uses a connector a reload replaced.
+    const request: ProcessorResources["request"] = (name, subject, data, options) => {
+      const c = lookup(name);
+      if (!c.request) {
+        return Promise.reject(
+          new RequestError("unavailable", `connector "${name}" cannot send requests`),
+        );
+      }
+      return c.request(subject, data, options);
+    };
     this.#chain = carried && carried.length === decl.processors.length
       ? [...carried]
       : decl.processors.map((p) => {
         const counters = newProcessorCounters();
-        return { decl: p, counters, instance: p.factory.create({ counters, now: Date.now }) };
+        const resources: ProcessorResources = { counters, now: Date.now, request };
+        return { decl: p, counters, instance: p.factory.create(resources) };
       });
+    this.#replies = decl.reply;
     this.#ordered = this.#chain.some((p) => p.instance.waits === true);
     this.#whens = decl.sinks.map((s) => s.when);
   }
@@ -217,7 +247,13 @@ export class Pipeline {
       kind: p.decl.kind,
       counters: p.counters,
       keys: p.instance.keys?.() ?? 0,
+      stats: p.instance.stats?.(),
     }));
+  }
+
+  /** What a `reply: true` pipeline answered; all zero for other pipelines. */
+  replies(): Readonly<ReplyCounters> {
+    return this.#answers;
   }
 
   /**
@@ -248,7 +284,7 @@ export class Pipeline {
     } catch (e) {
       c.parseErrors++;
       this.#decoded = undefined;
-      return new Rejection("parse", e instanceof DecodeError ? e.message : oneLine(e));
+      return new Rejection("parse", e instanceof DecodeError ? e.message : oneLine(e), 400);
     }
     this.#decoded = event;
     return this.#run(event, msg, 0);
@@ -299,10 +335,12 @@ export class Pipeline {
     p.counters.errors++;
     if (p.decl.where === "filter") {
       this.counters.filterErrors++;
-      return new Rejection("filter", `filter failed: ${oneLine(e)}`);
+      return new Rejection("filter", `filter failed: ${oneLine(e)}`, 400);
     }
     this.counters.processorErrors++;
-    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`);
+    // A service that failed is a failure here too; any other error is the event's (invalid).
+    const status = e instanceof RequestError ? 500 : 400;
+    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`, status);
   }
 
   #handle(msg: InboundMessage, acker?: Acknowledger): void {
@@ -310,6 +348,10 @@ export class Pipeline {
     const decoded = this.#decoded;
     if (this.#ordered) {
       this.#enqueue(msg, outcome, decoded, acker);
+      return;
+    }
+    if (this.#replies) {
+      this.#respond(msg, outcome, decoded);
       return;
     }
     if (acker) {
@@ -330,7 +372,11 @@ export class Pipeline {
   #enqueue(msg: InboundMessage, outcome: Outcome, decoded: unknown, acker?: Acknowledger): void {
     const previous = this.#tail;
     this.#tail = previous.then(() => outcome).then((o) =>
-      acker ? this.#settle(msg, o, decoded, acker) : this.#complete(msg, o, decoded)
+      acker
+        ? this.#settle(msg, o, decoded, acker)
+        : this.#replies
+        ? this.#respond(msg, o, decoded)
+        : this.#complete(msg, o, decoded)
     ).catch((e: unknown) => {
       this.#log.error("event handling failed", { error: oneLine(e) });
       acker?.nak();
@@ -357,6 +403,70 @@ export class Pipeline {
         result.then((failure) => failure && this.#sinkFailed(msg, failure));
       } else this.#sinkFailed(msg, result);
     }
+  }
+
+  /**
+   * The path of a `reply: true` pipeline: sends the event to the sinks (if any) like
+   * {@link Pipeline.#complete}, then answers the request with the resulting event, or with an
+   * empty error reply when the event was dropped or failed, so the caller never waits for its
+   * timeout. A message without a reply subject is handled as in any other pipeline.
+   */
+  #respond(msg: InboundMessage, outcome: Outcome, decoded: unknown): void {
+    const answer = msg.answer;
+    if (!answer) {
+      this.#complete(msg, outcome, decoded);
+      return;
+    }
+    if (outcome === DROPPED || outcome === ABSORBED) {
+      this.#answerError(answer, 400, "the event was dropped by the pipeline");
+      return;
+    }
+    if (outcome instanceof Rejection) {
+      this.#reject(msg, outcome.kind, outcome.reason);
+      this.#answerError(answer, outcome.status, outcome.reason);
+      return;
+    }
+    const out = this.#outbound(msg, outcome, decoded);
+    let results: SendResult[] | undefined;
+    for (let i = 0; i < this.#sinks.length; i++) {
+      const when = this.#whens[i];
+      if (when !== undefined && !this.#holds(when, i, outcome, msg)) continue;
+      (results ??= []).push(this.#sinks[i]!.send(outcome, out));
+    }
+    const finish = (failures: (SendFailure | undefined)[]): void => {
+      const failure = failures.find((f) => f !== undefined);
+      for (const f of failures) if (f) this.#sinkFailed(msg, f);
+      if (!failure) {
+        this.#count(answer(out.data));
+        return;
+      }
+      const reason = failure.kind === "template"
+        ? failure.reason
+        : `sink ${failure.kind}: ${failure.reason}`;
+      this.#answerError(answer, failure.kind === "template" ? 400 : 500, reason);
+    };
+    if (!results) {
+      this.#count(answer(out.data));
+      return;
+    }
+    if (results.some((r) => r instanceof Promise)) {
+      Promise.all(results).then(finish);
+    } else finish(results as (SendFailure | undefined)[]);
+  }
+
+  #answerError(answer: NonNullable<InboundMessage["answer"]>, status: number, reason: string) {
+    this.#answers.errors++;
+    const failure = answer(EMPTY, {
+      "Sluice-Error": reason,
+      "Nats-Service-Error": reason,
+      "Nats-Service-Error-Code": String(status),
+    });
+    if (failure) this.#answers.failed++;
+  }
+
+  #count(failure: SendFailure | undefined): void {
+    if (failure) this.#answers.failed++;
+    else this.#answers.answered++;
   }
 
   /**
@@ -575,6 +685,9 @@ export class Pipeline {
   }
 }
 
+/** The body of an error reply. */
+const EMPTY = new Uint8Array(0);
+
 /** Returned by `#evaluate` for an event a processor dropped. */
 const DROPPED: unique symbol = Symbol("dropped");
 
@@ -588,9 +701,12 @@ type Outcome = unknown;
 class Rejection {
   readonly kind: string;
   readonly reason: string;
-  constructor(kind: string, reason: string) {
+  /** The status of the error reply in a `reply: true` pipeline: 400 invalid, 500 failure. */
+  readonly status: number;
+  constructor(kind: string, reason: string, status: number) {
     this.kind = kind;
     this.reason = reason;
+    this.status = status;
   }
 }
 

@@ -9,6 +9,7 @@ import { dropKind } from "./drop/mod.ts";
 import { filterKind } from "./filter/mod.ts";
 import { mapKind } from "./map/mod.ts";
 import { renameKind } from "./rename/mod.ts";
+import { requestKind } from "./request/mod.ts";
 import { sampleKind } from "./sample/mod.ts";
 
 /** Processor kinds by the key that names them in a `processors:` entry. */
@@ -45,5 +46,6 @@ export function builtinProcessors(): ProcessorRegistry {
     .register(mapKind)
     .register(dropKind)
     .register(renameKind)
-    .register(sampleKind);
+    .register(sampleKind)
+    .register(requestKind);
 }

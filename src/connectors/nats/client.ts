@@ -18,6 +18,8 @@ import type {
   Connector,
   ConnectorHealth,
   ConnectorState,
+  Reply,
+  RequestOptions,
   Resources,
   SendFailure,
   Sink,
@@ -32,6 +34,7 @@ import { JetStreamSource } from "./jetstream_source.ts";
 import { connect } from "./deno_transport.ts";
 import { NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
+import { natsRequest } from "./request.ts";
 
 /** Bytes published between two confirmations (flushes) of what the server has received. */
 const CONFIRM_EVERY_BYTES = 64 * 1024;
@@ -145,6 +148,11 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
   createSink(config: NatsSinkConfig, pipeline: string): Sink {
     if (config.jetstream) return new JetStreamSink(this, config, this.#log.with({ pipeline }));
     return new NatsSink(this, config);
+  }
+
+  /** Sends a request on the shared connection (the `request` processor); see `request.ts`. */
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Reply> {
+    return natsRequest(this.#nc, subject, data, options);
   }
 
   /**

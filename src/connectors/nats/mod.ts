@@ -5,6 +5,7 @@
  */
 import { defineConnectorType } from "../../registry.ts";
 import { NatsConnector } from "./client.ts";
+import { compileTemplate } from "./template.ts";
 import { natsConnectorSchema, natsSinkSchema, natsSourceSchema } from "./schema.ts";
 
 /** Registration of `type: nats`. */
@@ -14,5 +15,8 @@ export const natsConnectorType = defineConnectorType({
   connectorSchema: natsConnectorSchema,
   sourceSchema: natsSourceSchema,
   sinkSchema: natsSinkSchema,
+  requests: true,
+  compileAddress: compileTemplate,
+  replies: (source) => source.jetstream === undefined,
   create: (name, config, resources) => new NatsConnector(name, config, resources),
 });

@@ -8,6 +8,7 @@ import type { MessageHandler, Source } from "../../engine/types.ts";
 import type { Logger } from "../../log.ts";
 import type { NatsConnector } from "./client.ts";
 import type { NatsSourceConfig } from "./schema.ts";
+import { answerable } from "./request.ts";
 
 /** Delivers the messages of one subscription to the engine, synchronously on the read loop. */
 export class NatsSource implements Source {
@@ -24,13 +25,16 @@ export class NatsSource implements Source {
 
   async start(handler: MessageHandler): Promise<void> {
     const nc = this.#connector.connection;
+    const connector = this.#connector;
+    const publish = connector.publish.bind(connector);
     this.#sub = nc.subscribe(this.#config.subject, {
       ...(this.#config.queue ? { queue: this.#config.queue } : {}),
       callback: (err, msg) => {
         // An exception escaping this callback would close the whole connection (nats.js reader).
         try {
           if (err) this.#log.warn("subscription error", { error: err.message });
-          else handler(msg);
+          // A request (it has a reply subject) carries `answer`, for `reply: true` pipelines.
+          else handler(msg.reply ? answerable(msg, publish) : msg);
         } catch (e) {
           this.#log.error("event handler failed", { error: String(e) });
         }
