@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { type ServiceClient, Svcm } from "@nats-io/services";
 import { NatsServer } from "./_harness/nats_server.ts";
 import type { SluiceProcess } from "./_harness/sluice_process.ts";
 import { Collector, pollUntil } from "./_harness/wait.ts";
@@ -280,4 +281,48 @@ Deno.test("a JetStream event is acked only after its request completed", async (
   assert.deepEqual(out.items[0]!.json(), { sensor: "t1", meta: { site: "oslo" } });
   const s = await summaryOf(sluice);
   assert.equal(s.acked, 1);
+});
+
+/** The first `count` answers of a discovery request, without waiting for stragglers. */
+async function discover<T>(
+  ask: (c: ServiceClient) => Promise<AsyncIterable<T>>,
+  nc: NatsConnection,
+  count: number,
+): Promise<T[]> {
+  // Svcm is typed against its own nats-core release; the connection is the same protocol.
+  const svcm = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]);
+  const out: T[] = [];
+  for await (
+    const r of await ask(svcm.client({ strategy: "count", maxMessages: count, maxWait: 10_000 }))
+  ) {
+    out.push(r);
+  }
+  return out;
+}
+
+Deno.test("a reply pipeline is discoverable as a NATS service, with request statistics", async () => {
+  await using server = await NatsServer.start();
+  await using nc = await client(server);
+  await using cfg = await configDir(config(server.url, SERVICES));
+  await using _sluice = await startSluice(cfg.file);
+
+  const [ping] = await discover((c) => c.ping("convert"), nc, 1);
+  assert.equal(ping?.name, "convert");
+  assert.match(ping?.version ?? "", /^\d+\.\d+\.\d+/);
+  const all = await discover((c) => c.ping(), nc, 3);
+  assert.deepEqual(all.map((p) => p.name).sort(), ["convert", "lookup", "validate"]);
+
+  const [info] = await discover((c) => c.info("convert", ping!.id), nc, 1);
+  assert.deepEqual(info?.endpoints.map((e) => [e.name, e.subject, e.queue_group]), [
+    ["convert", "svc.convert", "converters"],
+  ]);
+
+  await nc.request("svc.convert", '{"celsius":1}', { timeout: 10_000 });
+  await nc.request("svc.convert", '{"celsius":2}', { timeout: 10_000 });
+  await nc.request("svc.convert", "{bad", { timeout: 10_000 });
+  const [stats] = await discover((c) => c.stats("convert"), nc, 1);
+  const e = stats!.endpoints![0]!;
+  assert.deepEqual([e.num_requests, e.num_errors], [3, 1]);
+  assert.match(e.last_error ?? "", /^malformed JSON/);
+  assert.ok(e.processing_time > 0);
 });

@@ -209,7 +209,9 @@ export class Pipeline {
     }
     this.#chain.forEach((p, i) => p.instance.start?.(this.#emitter(i)));
     const src = this.decl.source;
-    this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
+    this.#source = this.#lookup(src.connector).createSource(src.settings, this.name, {
+      answers: this.decl.reply,
+    });
     await this.#source.start((msg, acker) => this.#handle(msg, acker));
     this.state = "running";
     this.#log.info("pipeline started", { subject: sourceSubject(src) });

@@ -138,7 +138,7 @@ export interface Connector<S, K> {
   health(): ConnectorHealth;
   /** Round-trip time to the server in milliseconds, when connected; for the health snapshot. */
   rtt?(): Promise<number | undefined>;
-  createSource(config: S, pipeline: string): Source;
+  createSource(config: S, pipeline: string, options?: SourceOptions): Source;
   createSink(config: K, pipeline: string): Sink;
   /**
    * Sends a request and resolves with its reply, for the `request` processor. Present only on
@@ -157,6 +157,15 @@ export interface AddressTemplate {
   readonly source: string;
   /** The address for an event received on `address`, or why there is none. Never throws. */
   render(event: unknown, address: string): string | { readonly failure: string };
+}
+
+/** How a pipeline uses a source beyond its settings. */
+export interface SourceOptions {
+  /**
+   * The pipeline answers requests (`reply: true`). A source may announce it for discovery (a NATS
+   * source: as a service named after the pipeline, answering `$SRV.PING/INFO/STATS`).
+   */
+  readonly answers?: boolean;
 }
 
 /** Options of {@link Connector.request}. */

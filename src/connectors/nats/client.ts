@@ -24,6 +24,7 @@ import type {
   SendFailure,
   Sink,
   Source,
+  SourceOptions,
 } from "../../engine/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
@@ -137,12 +138,12 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
     return this.#state === "connected" && this.#nc !== undefined;
   }
 
-  createSource(config: NatsSourceConfig, pipeline: string): Source {
+  createSource(config: NatsSourceConfig, pipeline: string, options?: SourceOptions): Source {
     const log = this.#log.with({ pipeline });
     if (config.jetstream) {
       return new JetStreamSource(this, config.subject, config.jetstream, log);
     }
-    return new NatsSource(this, config, log);
+    return new NatsSource(this, config, log, options?.answers ? pipeline : undefined);
   }
 
   createSink(config: NatsSinkConfig, pipeline: string): Sink {

@@ -86,13 +86,21 @@ export type AnswerPublisher = (
   headers: MsgHdrs | undefined,
 ) => SendFailure | undefined;
 
+/** Told of every answer sent: time since the request arrived, and its error text if any. */
+export type AnswerObserver = (elapsedMs: number, error: string | undefined) => void;
+
 /**
  * The message as the engine sees it, with `answer` when it carries a reply subject. Messages
  * without one are handed over as they are, so plain events allocate nothing here.
  */
-export function answerable(msg: Msg, publish: AnswerPublisher): InboundMessage {
+export function answerable(
+  msg: Msg,
+  publish: AnswerPublisher,
+  observe?: AnswerObserver,
+): InboundMessage {
   const reply = msg.reply;
   if (!reply) return msg;
+  const received = observe ? performance.now() : 0;
   return {
     subject: msg.subject,
     data: msg.data,
@@ -103,6 +111,10 @@ export function answerable(msg: Msg, publish: AnswerPublisher): InboundMessage {
         h = createHeaders();
         // Header values may not hold line breaks (nats.js refuses them).
         for (const [k, v] of Object.entries(values)) h.set(k, oneLine(v));
+      }
+      if (observe) {
+        const failed = values?.[SERVICE_ERROR_CODE] !== undefined;
+        observe(performance.now() - received, failed ? values?.[SLUICE_ERROR] ?? "" : undefined);
       }
       return publish(reply, data, h);
     },
