@@ -326,3 +326,63 @@ Deno.test("a reply pipeline is discoverable as a NATS service, with request stat
   assert.match(e.last_error ?? "", /^malformed JSON/);
   assert.ok(e.processing_time > 0);
 });
+
+Deno.test("a JetStream event over max_in_flight is redelivered, not dead-lettered", async () => {
+  await using server = await NatsServer.start({ jetstream: true });
+  await using nc = await client(server);
+  const jsm = await manager(nc);
+  await jsm.streams.add({ name: "EV", subjects: ["ev.>"] });
+  let answering = false;
+  const held: Msg[] = [];
+  nc.subscribe("registry.lookup.*", {
+    callback: (_err, m) => {
+      if (answering) m.respond('{"ok":true}');
+      else held.push(m);
+    },
+  });
+  const out = await collect(nc, "enriched.>");
+  const dlq = await collect(nc, "dlq.enrich");
+  await using cfg = await configDir(config(
+    server.url,
+    ENRICH.replace(
+      "source: { connector: local, subject: sensors.> }",
+      "source: { connector: local, subject: ev.>, jetstream: { stream: EV, durable: enrich, nak_delay: 100ms } }",
+    ).replace("into: meta", "into: meta\n          max_in_flight: 1") + `  probe:
+    source: { connector: local, subject: probe.in }
+    sinks: [{ connector: local, subject: probe.out }]
+`,
+  ));
+  await using sluice = await startSluice(cfg.file);
+  const js = jetstream(nc);
+  for (const s of ["t1", "t2", "t3"]) await js.publish(`ev.${s}`, enc.encode(`{"sensor":"${s}"}`));
+
+  // All three are delivered; a probe through the same connection, handled after them, proves
+  // that Sluice has handled (and refused) the two over max_in_flight.
+  await pollUntil(
+    async () => (await jsm.consumers.info("EV", "enrich")).num_ack_pending === 3 || undefined,
+    10_000,
+    "three deliveries",
+  );
+  const probes = await collect(nc, "probe.out");
+  nc.publish("probe.in", "{}");
+  await probes.waitForCount(1, 10_000, "the probe");
+  assert.equal(held.length, 1, "one request in flight");
+  answering = true;
+  for (const m of held) m.respond('{"ok":true}');
+  await out.waitForCount(3, 20_000, "all three enriched events");
+  const warning = sluice.records.find((r) =>
+    r.msg === "event rejected" && String(r.reason).includes("will be redelivered")
+  );
+  assert.match(String(warning?.reason), /too many requests in flight \(max_in_flight 1\)/);
+  assert.deepEqual(out.items.map((m) => m.subject).sort(), [
+    "enriched.t1",
+    "enriched.t2",
+    "enriched.t3",
+  ]);
+  assert.equal((await sluice.stop()).code, 0);
+  const s = sluice.records.find((r) => r.msg === "pipeline summary" && r.pipeline === "enrich");
+  assert.equal(dlq.items.length, 0);
+  assert.equal(s?.acked, 3);
+  // Redelivered together, one of them may be refused again.
+  assert.ok(Number(s?.nacked) >= 2, `nacked ${s?.nacked}`);
+});

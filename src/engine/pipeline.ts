@@ -342,7 +342,8 @@ export class Pipeline {
     this.counters.processorErrors++;
     // A service that failed is a failure here too; any other error is the event's (invalid).
     const status = e instanceof RequestError ? 500 : 400;
-    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`, status);
+    const retry = e instanceof RequestError && e.code === "overloaded";
+    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`, status, retry);
   }
 
   #handle(msg: InboundMessage, acker?: Acknowledger): void {
@@ -511,6 +512,13 @@ export class Pipeline {
       return;
     }
     if (outcome instanceof Rejection) {
+      if (outcome.retry) {
+        // Our own back-pressure (a request's max_in_flight), not the event's fault: later.
+        this.#warn(outcome.kind, `${outcome.reason}; will be redelivered`, msg.subject);
+        acker.nak();
+        c.nacked++;
+        return;
+      }
       await this.#poison(msg, outcome.kind, outcome.reason, acker);
       return;
     }
@@ -705,10 +713,13 @@ class Rejection {
   readonly reason: string;
   /** The status of the error reply in a `reply: true` pipeline: 400 invalid, 500 failure. */
   readonly status: number;
-  constructor(kind: string, reason: string, status: number) {
+  /** True when trying again later can help: an acknowledging source naks instead of terming. */
+  readonly retry: boolean;
+  constructor(kind: string, reason: string, status: number, retry = false) {
     this.kind = kind;
     this.reason = reason;
     this.status = status;
+    this.retry = retry;
   }
 }
 
