@@ -95,6 +95,8 @@ export class Pipeline {
   readonly #ordered: boolean;
   /** The completion of the last event handed to the ordered path. */
   #tail: Promise<void> = Promise.resolve();
+  /** Events on the ordered path still waiting for a processor or for one before them. */
+  #waiting = 0;
   /** The event the last call of `#evaluate` decoded, read at once by its caller. */
   #decoded: unknown;
   #source: Source | undefined;
@@ -373,17 +375,37 @@ export class Pipeline {
    * one's completion waits for the one before, while their requests run at the same time.
    */
   #enqueue(msg: InboundMessage, outcome: Outcome, decoded: unknown, acker?: Acknowledger): void {
+    if (this.#waiting === 0 && !(outcome instanceof Promise)) {
+      // Nothing before it still waits (e.g. a request answered from its cache): no promises.
+      this.#finish(msg, outcome, decoded, acker);
+      return;
+    }
+    this.#waiting++;
     const previous = this.#tail;
-    this.#tail = previous.then(() => outcome).then((o) =>
-      acker
-        ? this.#settle(msg, o, decoded, acker)
-        : this.#replies
-        ? this.#respond(msg, o, decoded)
-        : this.#complete(msg, o, decoded)
-    ).catch((e: unknown) => {
+    this.#tail = previous.then(() => outcome).then((o) => {
+      this.#waiting--;
+      return this.#finish(msg, o, decoded, acker);
+    }).catch((e: unknown) => {
       this.#log.error("event handling failed", { error: oneLine(e) });
       acker?.nak();
     });
+  }
+
+  /** Completes an event that left the chain, on the path its source and pipeline call for. */
+  #finish(
+    msg: InboundMessage,
+    outcome: Outcome,
+    decoded: unknown,
+    acker: Acknowledger | undefined,
+  ): Promise<void> | void {
+    if (acker) {
+      return this.#settle(msg, outcome, decoded, acker).catch((e) => {
+        this.#log.error("event handling failed", { error: oneLine(e) });
+        acker.nak();
+      });
+    }
+    if (this.#replies) this.#respond(msg, outcome, decoded);
+    else this.#complete(msg, outcome, decoded);
   }
 
   /** Sends an event that left the chain (no acknowledgement to give). */

@@ -143,6 +143,10 @@ export class RequestProcessor implements Processor {
 
   #merge(event: unknown, reply: unknown): unknown {
     const into = this.#plan.into;
-    return into ? setPath(event as Record<string, unknown>, into, reply) : reply;
+    if (!into) return reply;
+    // A top-level field, the common case, by spreading: several times faster than `setPath`, and
+    // a computed key defines an own property even when it is `__proto__`.
+    if (into.length === 1) return { ...(event as Record<string, unknown>), [into[0]!]: reply };
+    return setPath(event as Record<string, unknown>, into, reply);
   }
 }
