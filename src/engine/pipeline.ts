@@ -52,7 +52,7 @@ export interface ProcessorHealth {
   /** Keys held in its state (dedupe, throttle, window). */
   keys: number;
   /** Its kind's own statistics (a request's requests, timeouts, cache, latency), if any. */
-  stats: ProcessorStats | undefined;
+  stats?: ProcessorStats | undefined;
 }
 
 /** Answers of a `reply: true` pipeline, for health. */
@@ -443,7 +443,8 @@ export class Pipeline {
       return;
     }
     if (outcome === DROPPED || outcome === ABSORBED) {
-      this.#answerError(answer, 400, "the event was dropped by the pipeline");
+      const why = outcome === DROPPED ? "dropped by the pipeline" : "absorbed by a window";
+      this.#answerError(answer, 400, `the event was ${why}`);
       return;
     }
     if (outcome instanceof Rejection) {
