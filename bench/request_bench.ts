@@ -21,8 +21,8 @@
  * @module
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "../src/demo/nats_server.ts";
-import { SluiceProcess } from "../tests/_harness/sluice_process.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
 
 const SUBJECT = "svc.convert";
 const SELF = new URL(import.meta.url).pathname;

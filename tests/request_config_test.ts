@@ -22,6 +22,10 @@ function registry(): Registry {
     connectorSchema: plainSchema,
     sourceSchema: plainSchema,
     sinkSchema: plainSchema,
+    addressKey: "address",
+    tokenSeparator: "/",
+    secretKeys: [],
+    urlKeys: [],
     create: () => {
       throw new Error("not for running");
     },
@@ -178,7 +182,7 @@ Deno.test("a reply pipeline on a JetStream source is reported at reply", () => {
       "    reply: true",
     )),
     [
-      "c.yaml:7:12: pipelines.convert.reply: reply: true needs a source whose messages can be answered: a core subscription, not a JetStream consumer",
+      "c.yaml:7:12: pipelines.convert.reply: reply: true: a JetStream consumer's messages cannot be answered (their reply subject acknowledges them): use a core subscription",
     ],
   );
 });

@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { type ServiceClient, Svcm } from "@nats-io/services";
-import { NatsServer } from "./_harness/nats_server.ts";
-import type { SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import type { SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, pollUntil } from "../dev/wait.ts";
 import { client, configDir, manager, natsConnector, startSluice } from "./_delivery.ts";
 
 const enc = new TextEncoder();

@@ -9,7 +9,7 @@ import { loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { type Reply, RequestError, type RequestOptions } from "../src/engine/types.ts";
 import { newProcessorCounters, type Processor } from "../src/processors/types.ts";
-import { Deferred } from "./_harness/wait.ts";
+import { Deferred } from "../dev/wait.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

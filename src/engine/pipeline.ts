@@ -38,7 +38,7 @@ import {
 } from "./types.ts";
 
 /** Lifecycle of a pipeline. `degraded` is derived from connector health by the health model. */
-export type PipelineState = "starting" | "running" | "stopping" | "stopped";
+export type PipelineState = "starting" | "running" | "failed" | "stopping" | "stopped";
 
 /** Looks up the shared connector of a name. */
 export type ConnectorLookup = (name: string) => Connector<unknown, unknown>;
@@ -84,6 +84,8 @@ export class Pipeline {
   readonly decl: PipelineDecl;
   readonly counters: PipelineCounters;
   state: PipelineState = "starting";
+  /** Why it failed to start, once its state is `failed`. */
+  error: string | undefined;
   readonly #log: Logger;
   readonly #lookup: ConnectorLookup;
   readonly #acquired: Connector<unknown, unknown>[] = [];
@@ -317,7 +319,6 @@ export class Pipeline {
       pc.out++;
       event = out;
     }
-    this.counters.passed++;
     return event;
   }
 
@@ -329,7 +330,10 @@ export class Pipeline {
   }
 
   #dropped(p: ChainProcessor): Outcome {
-    if (p.instance.absorbs) return ABSORBED;
+    if (p.instance.absorbs) {
+      this.counters.absorbed++;
+      return ABSORBED;
+    }
     p.counters.dropped++;
     this.counters.filtered++;
     return DROPPED;
@@ -374,17 +378,23 @@ export class Pipeline {
    * With a processor that waits (a request), events still leave in their arrival order: each
    * one's completion waits for the one before, while their requests run at the same time.
    */
-  #enqueue(msg: InboundMessage, outcome: Outcome, decoded: unknown, acker?: Acknowledger): void {
+  #enqueue(
+    msg: InboundMessage,
+    outcome: Outcome,
+    decoded: unknown,
+    acker?: Acknowledger,
+    emitted = false,
+  ): void {
     if (this.#waiting === 0 && !(outcome instanceof Promise)) {
       // Nothing before it still waits (e.g. a request answered from its cache): no promises.
-      this.#finish(msg, outcome, decoded, acker);
+      this.#finish(msg, outcome, decoded, acker, emitted);
       return;
     }
     this.#waiting++;
     const previous = this.#tail;
     this.#tail = previous.then(() => outcome).then((o) => {
       this.#waiting--;
-      return this.#finish(msg, o, decoded, acker);
+      return this.#finish(msg, o, decoded, acker, emitted);
     }).catch((e: unknown) => {
       this.#log.error("event handling failed", { error: oneLine(e) });
       acker?.nak();
@@ -397,6 +407,7 @@ export class Pipeline {
     outcome: Outcome,
     decoded: unknown,
     acker: Acknowledger | undefined,
+    emitted: boolean,
   ): Promise<void> | void {
     if (acker) {
       return this.#settle(msg, outcome, decoded, acker).catch((e) => {
@@ -404,17 +415,19 @@ export class Pipeline {
         acker.nak();
       });
     }
-    if (this.#replies) this.#respond(msg, outcome, decoded);
-    else this.#complete(msg, outcome, decoded);
+    if (this.#replies) this.#respond(msg, outcome, decoded, emitted);
+    else this.#complete(msg, outcome, decoded, emitted);
   }
 
   /** Sends an event that left the chain (no acknowledgement to give). */
-  #complete(msg: InboundMessage, outcome: Outcome, decoded: unknown): void {
+  #complete(msg: InboundMessage, outcome: Outcome, decoded: unknown, emitted = false): void {
     if (outcome === DROPPED || outcome === ABSORBED) return;
     if (outcome instanceof Rejection) {
       this.#reject(msg, outcome.kind, outcome.reason);
       return;
     }
+    if (emitted) this.counters.emitted++;
+    else this.counters.passed++;
     const sinks = this.#sinks;
     const whens = this.#whens;
     let out: InboundMessage | undefined;
@@ -436,10 +449,10 @@ export class Pipeline {
    * empty error reply when the event was dropped or failed, so the caller never waits for its
    * timeout. A message without a reply subject is handled as in any other pipeline.
    */
-  #respond(msg: InboundMessage, outcome: Outcome, decoded: unknown): void {
+  #respond(msg: InboundMessage, outcome: Outcome, decoded: unknown, emitted = false): void {
     const answer = msg.answer;
     if (!answer) {
-      this.#complete(msg, outcome, decoded);
+      this.#complete(msg, outcome, decoded, emitted);
       return;
     }
     if (outcome === DROPPED || outcome === ABSORBED) {
@@ -452,6 +465,7 @@ export class Pipeline {
       this.#answerError(answer, outcome.status, outcome.reason);
       return;
     }
+    this.counters.passed++;
     const out = this.#outbound(msg, outcome, decoded);
     let results: SendResult[] | undefined;
     for (let i = 0; i < this.#sinks.length; i++) {
@@ -545,6 +559,7 @@ export class Pipeline {
       await this.#poison(msg, outcome.kind, outcome.reason, acker);
       return;
     }
+    c.passed++;
     const results: SendResult[] = [];
     let out: InboundMessage | undefined;
     for (let i = 0; i < this.#sinks.length; i++) {
@@ -600,8 +615,8 @@ export class Pipeline {
         data: encodeJson(event),
       };
       const outcome = this.#run(event, msg, index + 1);
-      if (this.#ordered) this.#enqueue(msg, outcome, event);
-      else this.#complete(msg, outcome, event);
+      if (this.#ordered) this.#enqueue(msg, outcome, event, undefined, true);
+      else this.#complete(msg, outcome, event, true);
     };
   }
 

@@ -43,9 +43,10 @@ export interface ProcessorResources {
   /**
    * Sends a request through the named connector (one the factory listed in `connectors`, which
    * the pipeline holds open while it runs). The connector is looked up per call, so a processor
-   * carried over a reload that replaced the connector uses the new one.
+   * carried over a reload that replaced the connector uses the new one. Absent where no
+   * connector is at hand (tests of stateless kinds).
    */
-  request(
+  request?(
     connector: string,
     subject: string,
     data: Uint8Array,

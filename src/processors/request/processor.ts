@@ -109,7 +109,9 @@ export class RequestProcessor implements Processor {
     s.inFlight++;
     s.requests++;
     const started = performance.now();
-    return this.#resources.request(plan.connector, subject, encoder.encode(body), {
+    const request = this.#resources.request ??
+      (() => Promise.reject(new RequestError("unavailable", "no connector to send requests")));
+    return request(plan.connector, subject, encoder.encode(body), {
       timeoutMs: plan.timeoutMs,
     }).then(
       (reply) => {
