@@ -386,3 +386,28 @@ Deno.test("a JetStream event over max_in_flight is redelivered, not dead-lettere
   // Redelivered together, one of them may be refused again.
   assert.ok(Number(s?.nacked) >= 2, `nacked ${s?.nacked}`);
 });
+
+Deno.test("a request through another connector opens that connector for the pipeline", async () => {
+  await using server = await NatsServer.start();
+  await using nc = await client(server);
+  nc.subscribe("registry.lookup.*", { callback: (_err, m) => void m.respond('{"via":"lookup"}') });
+  const out = await collect(nc, "enriched.>");
+  await using cfg = await configDir(
+    `connectors:\n${natsConnector("local", server.url)}${natsConnector("lookup", server.url)}` +
+      `pipelines:\n${
+        ENRICH.replace(
+          "connector: local\n          subject: registry",
+          "connector: lookup\n          subject: registry",
+        )
+      }`,
+  );
+  await using _sluice = await startSluice(cfg.file);
+  const connz = await server.connz();
+  assert.deepEqual(
+    connz.connections.map((c) => c.name).filter((n) => n?.startsWith("sluice-")).sort(),
+    ["sluice-local", "sluice-lookup"],
+  );
+  nc.publish("sensors.a", '{"sensor":"t1"}');
+  const [m] = await out.waitForCount(1, 10_000, "the enriched event");
+  assert.deepEqual(m!.json(), { sensor: "t1", meta: { via: "lookup" } });
+});
