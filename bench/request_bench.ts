@@ -23,6 +23,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "../dev/nats_server.ts";
 import { SluiceProcess } from "../dev/sluice_process.ts";
+import { withTimeout } from "../dev/wait.ts";
+import { CLOCK_TICKS_PER_S, cpuTicks } from "./_proc.ts";
 
 const SUBJECT = "svc.convert";
 const SELF = new URL(import.meta.url).pathname;
@@ -148,10 +150,14 @@ async function flood(nc: NatsConnection, events: number): Promise<number> {
     if (i % 10_000 === 9_999) await nc.flush();
   }
   await nc.flush();
-  await done;
-  const rate = events / ((performance.now() - started) / 1000);
-  sub.unsubscribe();
-  return rate;
+  try {
+    await withTimeout(done, 120_000, `${events} enriched events`);
+  } catch (e) {
+    throw new Error(`only ${received} of ${events} enriched events arrived`, { cause: e });
+  } finally {
+    sub.unsubscribe();
+  }
+  return events / ((performance.now() - started) / 1000);
 }
 
 /** Sends `requests` requests with `window` outstanding at any time; returns requests/s. */
@@ -213,17 +219,29 @@ function median(values: number[]): number {
 
 type Impl = "baseline" | "sluice";
 
-/** Runs one scenario: `rounds` alternations of the hand-written program and Sluice. */
+/** The medians of one scenario: rate per second and CPU time per message, per program. */
+interface Result {
+  rate: Record<Impl, number>;
+  /** CPU time (user + system) of the program under test per request or event, in µs. */
+  cpuUs: Record<Impl, number>;
+}
+
+/**
+ * Runs one scenario: `rounds` alternations of the hand-written program and Sluice, each measured
+ * by `measure` over `count` requests or events.
+ */
 async function scenario(
   server: NatsServer,
   o: Options,
   name: "service" | "enrich",
+  count: number,
   measure: () => Promise<number>,
-): Promise<Record<Impl, number>> {
+): Promise<Result> {
   const dir = await Deno.makeTempDir({ prefix: "sluice-request-bench-" });
   const file = `${dir}/sluice.yaml`;
   await Deno.writeTextFile(file, (name === "service" ? SERVICE_YAML : ENRICH_YAML)(server.url));
   const results: Record<Impl, number[]> = { baseline: [], sluice: [] };
+  const cpu: Record<Impl, number[]> = { baseline: [], sluice: [] };
   try {
     for (let round = 0; round < o.rounds; round++) {
       for (const impl of ["baseline", "sluice"] as const) {
@@ -240,17 +258,37 @@ async function scenario(
         await using _child = child;
         await child.waitForMsg("started", 30_000);
         // A warm-up, so both are measured with optimised code (and, enriching, a full cache).
-        await measure();
-        const rate = await measure();
+        let rate: number;
+        let ticks: number;
+        try {
+          await measure();
+          ticks = await cpuTicks(child.pid);
+          rate = await measure();
+        } catch (e) {
+          // What the program said about it: a warning about refused or failed events.
+          for (const r of child.records) if (r.level !== "info") log("child", { ...r });
+          throw e;
+        }
+        const us = (await cpuTicks(child.pid) - ticks) / CLOCK_TICKS_PER_S * 1e6 / count;
         results[impl].push(rate);
-        log("round", { scenario: name, round, impl, "per_s": Math.round(rate) });
+        cpu[impl].push(us);
+        log("round", {
+          scenario: name,
+          round,
+          impl,
+          "per_s": Math.round(rate),
+          "cpu_us": Number(us.toFixed(1)),
+        });
         await child.stop();
       }
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  return { baseline: median(results.baseline), sluice: median(results.sluice) };
+  return {
+    rate: { baseline: median(results.baseline), sluice: median(results.sluice) },
+    cpuUs: { baseline: median(cpu.baseline), sluice: median(cpu.sluice) },
+  };
 }
 
 async function main(o: Options): Promise<void> {
@@ -261,24 +299,31 @@ async function main(o: Options): Promise<void> {
     callback: (_err, m) => void m.respond(`{"site":"oslo","sensor":"${m.subject.slice(9)}"}`),
   });
   try {
-    const service = await scenario(server, o, "service", () => load(nc, o.requests, o.window));
-    const enrich = await scenario(server, o, "enrich", () => flood(nc, o.events));
+    const service = await scenario(
+      server,
+      o,
+      "service",
+      o.requests,
+      () => load(nc, o.requests, o.window),
+    );
+    const enrich = await scenario(server, o, "enrich", o.events, () => flood(nc, o.events));
+    const summary = (r: Result, unit: string) => ({
+      [`baseline_${unit}_per_s`]: Math.round(r.rate.baseline),
+      [`sluice_${unit}_per_s`]: Math.round(r.rate.sluice),
+      ratio: Number((r.rate.sluice / r.rate.baseline).toFixed(3)),
+      "baseline_cpu_us": Number(r.cpuUs.baseline.toFixed(1)),
+      "sluice_cpu_us": Number(r.cpuUs.sluice.toFixed(1)),
+      "cpu_ratio": Number((r.cpuUs.baseline / r.cpuUs.sluice).toFixed(3)),
+    });
     const report = {
       rounds: o.rounds,
       service: {
         requests: o.requests,
         outstanding: o.window,
-        "baseline_requests_per_s": Math.round(service.baseline),
-        "sluice_requests_per_s": Math.round(service.sluice),
-        ratio: Number((service.sluice / service.baseline).toFixed(3)),
-        "target_30k_met": service.sluice >= 30_000,
+        ...summary(service, "requests"),
+        "target_30k_met": service.rate.sluice >= 30_000,
       },
-      enrich: {
-        events: o.events,
-        "baseline_events_per_s": Math.round(enrich.baseline),
-        "sluice_events_per_s": Math.round(enrich.sluice),
-        ratio: Number((enrich.sluice / enrich.baseline).toFixed(3)),
-      },
+      enrich: { events: o.events, ...summary(enrich, "events") },
     };
     Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(report, null, 2) + "\n"));
   } finally {
