@@ -533,6 +533,7 @@ function checkPipeline(
     processors: chain.processors,
     sinks: sinks as EndpointDecl[],
     deadLetter,
+    maxEventSize: parsed.data.max_event_size,
     fingerprint: canonicalJson(raw),
     location: file.locate(path, { key: true }),
   };
