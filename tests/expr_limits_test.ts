@@ -6,9 +6,9 @@ import { loadConfigTexts } from "../src/config/load.ts";
 import { DEFAULT_MAX_EVENT_SIZE } from "../src/config/schema.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, withTimeout } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, withTimeout } from "../dev/wait.ts";
 import { client, collectIds, configDir, natsConnector } from "./_delivery.ts";
 
 const enc = new TextEncoder();
