@@ -187,3 +187,76 @@ Deno.test("a field filter on an event that is a list says the event is not an ob
   // A missing field of an object event keeps its usual message.
   assert.match(evalError("temperature > 30", { site: "a" }).message, /Unknown variable/);
 });
+
+// --- robustness of the checks themselves ---
+
+/** A small deterministic PRNG (mulberry32), so every run checks the same expressions. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random CEL expression over event fields, comprehensions, calls and operators. */
+function randomExpression(random: () => number, depth: number): string {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const sub = () => randomExpression(random, depth - 1);
+  const v = () => pick(["x", "y", "k"]);
+  if (depth <= 0) {
+    return pick(["items", "a", "event", "x", "y", "1", "2.5", '"s"', "true", "_tokens"]);
+  }
+  const forms: (() => string)[] = [
+    () => `${sub()}.${pick(["exists", "all", "exists_one", "map", "filter"])}(${v()}, ${sub()})`,
+    () => `${sub()}.map(${v()}, ${sub()}, ${sub()})`,
+    () => `${sub()} ${pick(["==", "!=", "<", ">=", "in", "+", "-", "*", "&&", "||"])} ${sub()}`,
+    () => `${pick(["size", "int", "string", "dyn", "matches"])}(${sub()})`,
+    () => `matches(${sub()}, ${pick(['"^a+$"', "pattern"])})`,
+    () => `${sub()}.${pick(["contains", "startsWith", "matches", "split", "indexOf"])}(${sub()})`,
+    () => `[${sub()}, ${sub()}]`,
+    () => `{"k": ${sub()}}`,
+    () => `${sub()} ? ${sub()} : ${sub()}`,
+    () => `${sub()}.field`,
+    () => `${sub()}[${sub()}]`,
+    () => `has(${sub()}.f)`,
+    () => `cel.bind(${v()}, ${sub()}, ${sub()})`,
+    () => `!${sub()}`,
+    () => `(${sub()})`,
+  ];
+  return pick(forms)();
+}
+
+const FUZZ_EVENTS: unknown[] = [
+  { items: [1, "s", { field: 2 }], a: "aaa", x: 1, y: [1, 2], pattern: "(" },
+  JSON.parse('{"constructor": {"field": 1}, "items": [{"constructor": null}], "a": {"f": 1}}'),
+  [1, 2, 3],
+];
+
+Deno.test("fuzz: 3000 random expressions compile or fail with FilterCompileError and evaluate or fail with FilterEvalError", () => {
+  const random = prng(12);
+  let refusedForCost = 0;
+  for (let i = 0; i < 3000; i++) {
+    const expression = randomExpression(random, 1 + Math.floor(random() * 4));
+    let compiled;
+    try {
+      compiled = compileExpression(expression);
+    } catch (err) {
+      assert.ok(err instanceof FilterCompileError, `${expression}: ${err}`);
+      assert.ok(err.offset >= 0 && err.offset <= expression.length, expression);
+      if (err.code === "filter_cost") refusedForCost++;
+      continue;
+    }
+    for (const event of FUZZ_EVENTS) {
+      try {
+        compiled.evaluate(event, META);
+      } catch (err) {
+        assert.ok(err instanceof FilterEvalError, `${expression}: ${err}`);
+      }
+    }
+  }
+  assert.ok(refusedForCost > 0, "the cost bound was exercised");
+});

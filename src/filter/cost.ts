@@ -136,6 +136,15 @@ function offsetOf(n: Node): number {
   return typeof n.start === "number" ? n.start : 0;
 }
 
+function isCall(args: unknown): args is [string, unknown[]] {
+  return Array.isArray(args) && typeof args[0] === "string" && Array.isArray(args[1]);
+}
+
+function isMethodCall(args: unknown): args is [string, Node, Node[]] {
+  return Array.isArray(args) && typeof args[0] === "string" && typeof args[1] === "object" &&
+    args[1] !== null && Array.isArray(args[2]);
+}
+
 /** A cel-js AST node before checking: `op` and `args` as index.d.ts declares them. */
 interface Node {
   op?: unknown;
@@ -169,6 +178,7 @@ class Analysis {
   #comprehensions = 0;
 
   node(ast: unknown, scope: ReadonlyMap<string, Poly>): Estimate {
+    if (typeof ast !== "object" || ast === null) return SCALAR_FREE;
     const estimate = this.#node(ast as Node, scope);
     if (this.flagged === undefined && degreeOf(estimate.cost) > MAX_COST_DEGREE) {
       this.flagged = offsetOf(ast as Node);
@@ -193,35 +203,41 @@ class Analysis {
         };
       case ".":
       case ".?": {
-        const left = this.node((args as unknown[])[0], scope);
+        const left = this.node(Array.isArray(args) ? args[0] : undefined, scope);
         return { size: left.size, cost: left.cost };
       }
       case "!_":
       case "-_":
         return { size: CONSTANT, cost: this.node(args, scope).cost };
       case "call":
-        return this.#call(args as [string, unknown[]], scope);
+        if (isCall(args)) return this.#call(args, scope);
+        break;
       case "rcall":
-        return this.#rcall(args as [string, Node, Node[]], scope);
+        if (isMethodCall(args)) return this.#rcall(args, scope);
+        break;
       case "map": {
-        const parts = this.#all((args as unknown[][]).flat(), scope);
+        const parts = this.#all(Array.isArray(args) ? args.flat() : [], scope);
         return { size: max(...parts.map((p) => p.size)), cost: max(...parts.map((p) => p.cost)) };
       }
     }
-    if (!Array.isArray(args)) return SCALAR_FREE;
+    if (!Array.isArray(args)) {
+      const inner = this.node(args, scope);
+      return { size: inner.size, cost: max(inner.cost, inner.size) };
+    }
     const parts = this.#all(args, scope);
     const sizes = parts.map((p) => p.size);
     const costs = parts.map((p) => p.cost);
+    const size = (i: number): Poly => sizes[i] ?? CONSTANT;
     if (typeof op === "string") {
       if (COMPARISONS.has(op)) {
-        return { size: CONSTANT, cost: max(...costs, min(sizes[0]!, sizes[1]!)) };
+        return { size: CONSTANT, cost: max(...costs, min(size(0), size(1))) };
       }
       if (ARITHMETIC.has(op) || op === "&&" || op === "||") {
         return { size: CONSTANT, cost: max(...costs) };
       }
-      if (op === "in") return { size: CONSTANT, cost: max(...costs, sizes[1]!) };
-      if (op === "?:") return { size: max(sizes[1]!, sizes[2]!), cost: max(...costs) };
-      if (op === "[]" || op === "[?]") return { size: sizes[0]!, cost: max(...costs) };
+      if (op === "in") return { size: CONSTANT, cost: max(...costs, size(1)) };
+      if (op === "?:") return { size: max(size(1), size(2)), cost: max(...costs) };
+      if (op === "[]" || op === "[?]") return { size: size(0), cost: max(...costs) };
       if (op === "list") return { size: max(...sizes), cost: max(...costs) };
     }
     // `+` (list and string concatenation) and anything unknown: as large and as slow as its operands.
