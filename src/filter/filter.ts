@@ -14,6 +14,11 @@
  * same name. A field the event does not have is an evaluation error, and so the event does not
  * pass; use `has(event.field)` to test for optional fields.
  *
+ * One event must not stall the process (docs/expressions.md): `matches` is RE2 in linear time
+ * (re2.ts), and an expression whose cost may grow faster than the event size is refused when
+ * compiled (cost.ts); the pipeline bounds the event size. Objects with a `constructor` key, which
+ * cel-js cannot read, are handed to it as Maps (cel_view.ts).
+ *
  * @example Usage
  * ```ts
  * import { compileFilter } from "./filter.ts";
