@@ -122,7 +122,7 @@ const connectorYaml = (...extra: string[]) => lines(...CONNECTOR, ...extra);
 
 Deno.test("loadConfigTexts() accepts the pipeline layout the tests build on", () => {
   const config = load(pipelineYaml());
-  assert.deepEqual([...config.connectors.keys()], ["local"]);
+  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
   assert.deepEqual([...config.pipelines.keys()], ["alerts"]);
   assert.deepEqual(config.files, ["c.yaml"]);
 });
@@ -850,7 +850,7 @@ Deno.test("loadConfigTexts() reports an unclosed ${ at the value", () => {
 Deno.test("loadConfigTexts() merges connectors of one file with pipelines of another", () => {
   const pipelines = pipelineYaml().split("\n").slice(3).join("\n");
   const config = load({ "connectors.yaml": connectorYaml(), "pipelines.yaml": pipelines });
-  assert.deepEqual([...config.connectors.keys()], ["local"]);
+  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
   assert.deepEqual([...config.pipelines.keys()], ["alerts"]);
   assert.equal(config.pipelines.get("alerts")?.location.file, "pipelines.yaml");
   assert.equal(config.connectors.get("local")?.location.file, "connectors.yaml");
@@ -890,7 +890,7 @@ Deno.test("loadConfig() follows a symlinked YAML file in a directory", async () 
     await Deno.symlink("..data/missing.yaml", `${dir}/dangling.yaml`);
     const config = await loadConfig([dir], { registry, env: () => undefined });
     assert.deepEqual(config.files, [`${dir}/local.yaml`]);
-    assert.deepEqual([...config.connectors.keys()], ["local"]);
+    assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -1027,8 +1027,14 @@ Deno.test("loadConfig() accepts the examples shipped in connectors/ and pipeline
     registry,
     env: () => undefined,
   });
-  assert.deepEqual([...config.connectors.keys()], ["local"]);
-  assert.deepEqual([...config.pipelines.keys()].sort(), ["site-routing", "temperature-alerts"]);
+  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
+  assert.deepEqual([...config.pipelines.keys()].sort(), [
+    "alarms",
+    "meter-averages",
+    "site-routing",
+    "temperature-alerts",
+    "temperature-by-exception",
+  ]);
   const settings = config.connectors.get("local")?.settings as NatsConnectorConfig;
   assert.deepEqual(settings.servers, ["nats://127.0.0.1:4222"]);
 });
@@ -1050,13 +1056,13 @@ async function sluiceCheck(
 Deno.test("sluice check exits 0 on the shipped examples", async () => {
   const { code, out, err } = await sluiceCheck("connectors", "pipelines");
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 1 connector, 2 pipelines in 3 files\n");
+  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
 });
 
 Deno.test("sluice check reads connectors/ and pipelines/ when given no path", async () => {
   const { code, out, err } = await sluiceCheck();
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 1 connector, 2 pipelines in 3 files\n");
+  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
 });
 
 Deno.test("sluice check exits 2 on a bad file with the error line on stderr", async () => {
