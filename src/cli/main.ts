@@ -7,8 +7,10 @@ import { UsageError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import { describeMissing, missingPermission } from "../permissions.ts";
 import { VERSION } from "../version.ts";
+import { builtinRegistry } from "../connectors/mod.ts";
 import { HELP, parseInvocation } from "./args.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
+import { configJsonSchemaText } from "./schema.ts";
 import { status } from "./status.ts";
 
 const encoder = new TextEncoder();
@@ -40,6 +42,9 @@ export async function main(args: readonly string[], output: Output = stdio): Pro
       return await check(inv.paths, output);
     case "status":
       return await status(inv.url, output);
+    case "schema":
+      output.out(configJsonSchemaText(builtinRegistry()).trimEnd());
+      return EXIT.ok;
     case "run": {
       const log = createLogger({ level: inv.logLevel, format: inv.logFormat });
       try {
