@@ -18,6 +18,8 @@ export function generatedFiles(): { path: string; text: string }[] {
   ];
 }
 
+const say = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+
 if (import.meta.main) {
   const root = new URL("..", import.meta.url);
   const check = Deno.args.includes("--check");
@@ -28,10 +30,10 @@ if (import.meta.main) {
     if (current === text) continue;
     if (check) {
       stale++;
-      console.error(`${path} is out of date: run deno task docs`);
+      say(`${path} is out of date: run deno task docs`);
     } else {
       await Deno.writeTextFile(url, text);
-      console.error(`wrote ${path}`);
+      say(`wrote ${path}`);
     }
   }
   Deno.exit(stale === 0 ? 0 : 1);

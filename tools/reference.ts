@@ -241,7 +241,11 @@ export function renderReference(registry: Registry = builtinRegistry()): string 
     "Sections: " + sections.map((s) => `[${s.title}](#${anchor(s.title)})`).join(" · ") + "\n",
   );
   for (const s of sections) {
-    parts.push(`## ${s.title}\n\n${s.intro}\n\n${table([...(s.extraRows ?? []), ...rows(s.schema, s.prefix)])}\n`);
+    parts.push(
+      `## ${s.title}\n\n${s.intro}\n\n${
+        table([...(s.extraRows ?? []), ...rows(s.schema, s.prefix)])
+      }\n`,
+    );
   }
   return parts.join("\n");
 }

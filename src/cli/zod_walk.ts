@@ -48,7 +48,11 @@ export function unitOf(schema: unknown): Unit | undefined {
   const parse = (text: string) => (schema as z.ZodType).safeParse(text);
   const d = parse("2s");
   const s = parse("2KiB");
-  const unit = d.success && d.data === 2000 ? "duration" : s.success && s.data === 2048 ? "size" : undefined;
+  const unit = d.success && d.data === 2000
+    ? "duration"
+    : s.success && s.data === 2048
+    ? "size"
+    : undefined;
   probes.set(key, unit);
   return unit;
 }
@@ -107,8 +111,12 @@ export function keyFacts(schema: unknown): KeyFacts {
   for (let i = 0; i < 32; i++) {
     const meta = metaOf(s);
     facts.description ??= typeof meta?.description === "string" ? meta.description : undefined;
-    if (facts.examples === undefined && Array.isArray(meta?.examples)) facts.examples = meta.examples;
-    if (facts.metaDefault === undefined && meta && "default" in meta) facts.metaDefault = meta.default;
+    if (facts.examples === undefined && Array.isArray(meta?.examples)) {
+      facts.examples = meta.examples;
+    }
+    if (facts.metaDefault === undefined && meta && "default" in meta) {
+      facts.metaDefault = meta.default;
+    }
     const def = defOf(s);
     if (!def) break;
     if (def.type === "default" || def.type === "prefault") {
@@ -119,7 +127,9 @@ export function keyFacts(schema: unknown): KeyFacts {
       facts.optional = true;
     } else if (def.type === "optional") facts.optional = true;
     if (def.type !== undefined && WRAPPERS.has(def.type)) s = def.innerType;
-    else if (def.type === "pipe" && unitOf(s) === undefined && defOf(def.out)?.type === "transform") {
+    else if (
+      def.type === "pipe" && unitOf(s) === undefined && defOf(def.out)?.type === "transform"
+    ) {
       s = def.in;
     } else {
       // A unit's description sits on the string inside it (`z.string().describe(...)`).
