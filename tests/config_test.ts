@@ -266,7 +266,7 @@ Deno.test("loadConfigTexts() reports an unknown pipeline key with a hint", () =>
   assertOneError(
     errorsOf(pipelineYaml() + "    filtr: temperature > 30\n"),
     "c.yaml:12:5: pipelines.alerts.filtr",
-    /^unknown key "filtr" \(did you mean "filter"\?\): expected one of .*\bsource, filter, sinks\b/,
+    /^unknown key "filtr" \(did you mean "filter"\?\): expected one of .*\bsource, filter, processors, sinks\b/,
   );
 });
 

@@ -8,6 +8,8 @@
 import type { z } from "zod";
 import { ConfigError, ConfigErrors, type Location } from "../errors.ts";
 import { compileFilter, FilterCompileError } from "../filter/filter.ts";
+import { compileChain } from "../processors/chain.ts";
+import { builtinProcessors, type ProcessorRegistry } from "../processors/mod.ts";
 import type { AnyConnectorType, Registry } from "../registry.ts";
 import { isValidToken } from "../connectors/nats/subject.ts";
 import type {
@@ -27,6 +29,8 @@ import { formatPath, type KeyPath, MAX_FILE_BYTES, YamlFile } from "./yaml_file.
 
 /** Options of {@link loadConfig}. */
 export interface LoadOptions {
+  /** The processor kinds a `processors:` list may name; the built-in ones by default. */
+  processors?: ProcessorRegistry;
   /** The connector types that declarations may name. */
   registry: Registry;
   /** Looks up `${VAR}` references. @default Deno.env.get */
@@ -277,8 +281,9 @@ export function loadConfigTexts(texts: readonly ConfigText[], options: LoadOptio
     connectorTypes.set(name, type === undefined ? undefined : options.registry.get(type));
   }
   const pipelines = new Map<string, PipelineDecl>();
+  const processors = options.processors ?? builtinProcessors();
   for (const [name, { raw, origin }] of pipelineSrc) {
-    const decl = checkPipeline(name, raw, origin, connectorTypes, errors);
+    const decl = checkPipeline(name, raw, origin, connectorTypes, processors, errors);
     if (decl) pipelines.set(name, decl);
   }
   const health = healthSrc
@@ -416,6 +421,7 @@ function checkPipeline(
   raw: unknown,
   { file, path }: Origin,
   declared: Map<string, AnyConnectorType | undefined>,
+  processors: ProcessorRegistry,
   errors: ConfigError[],
 ): PipelineDecl | undefined {
   const before = errors.length;
@@ -433,8 +439,9 @@ function checkPipeline(
     at: KeyPath,
     kind: "source" | "sink",
   ): EndpointDecl | undefined => {
-    // `buffer` is the engine's, not the connector type's; a source has none (its schema says so).
-    const { connector, buffer, ...sinkRest } = value;
+    // `buffer` and `when` are the engine's, not the connector type's; a source has neither (its
+    // schema says so).
+    const { connector, buffer, when: _when, ...sinkRest } = value;
     const rest = kind === "sink" || buffer === undefined ? sinkRest : { ...sinkRest, buffer };
     if (!declared.has(connector)) {
       const known = [...declared.keys()].sort();
@@ -478,17 +485,44 @@ function checkPipeline(
       deadLetter = endpoint(p.dead_letter, at, "sink");
     }
   }
-  if (p.filter !== undefined) {
-    try {
-      compileFilter(p.filter);
-    } catch (e) {
-      if (!(e instanceof FilterCompileError)) throw e;
-      const loc = file.locate([...path, "filter"], { offset: e.offset, value: p.filter });
-      errors.push(
-        new ConfigError(`invalid filter: ${e.message}`, formatPath([...path, "filter"]), loc),
+  const sourceType = p.source ? declared.get(p.source.connector) : undefined;
+  const separator = (sourceType as { tokenSeparator?: string } | undefined)?.tokenSeparator ?? ".";
+  const chain = compileChain(
+    processors,
+    p.filter,
+    isPlainObject(raw) ? raw.processors : undefined,
+    {
+      separator,
+    },
+  );
+  for (const problem of chain.problems) {
+    const at = [...path, ...problem.path];
+    if ("issues" in problem) {
+      errors.push(...issueErrors(file, at, problem.issues, problem.schema));
+    } else {
+      const loc = file.locate(
+        at,
+        problem.offset === undefined
+          ? { key: problem.key ?? false }
+          : { offset: problem.offset, value: problem.value },
       );
+      errors.push(new ConfigError(problem.message, formatPath(at), loc));
     }
   }
+  (p.sinks ?? []).forEach((s, i) => {
+    const when = s?.when;
+    if (typeof when !== "string") return;
+    const at = [...path, "sinks", i, "when"];
+    try {
+      const filter = compileFilter(when, { separator });
+      const sink = sinks[i];
+      if (sink) sink.when = filter;
+    } catch (e) {
+      if (!(e instanceof FilterCompileError)) throw e;
+      const loc = file.locate(at, { offset: e.offset, value: when });
+      errors.push(new ConfigError(`invalid when: ${e.message}`, formatPath(at), loc));
+    }
+  });
   if (errors.length > before || !parsed.success || !source || sinks.some((s) => !s)) {
     return undefined;
   }
@@ -496,6 +530,7 @@ function checkPipeline(
     name,
     source,
     filter: p.filter,
+    processors: chain.processors,
     sinks: sinks as EndpointDecl[],
     deadLetter,
     fingerprint: canonicalJson(raw),

@@ -135,13 +135,26 @@ const sinkEndpoint = (description: string) =>
     buffer: bufferSchema.optional(),
   }).describe(description);
 
+/** A sink of a pipeline: a dead letter's fields plus `when`. */
+const pipelineSink = z.looseObject({
+  connector: z.string().describe("Name of the connector to use"),
+  buffer: bufferSchema.optional(),
+  when: z.string().min(1, "expected a CEL expression; leave the key out to send every event")
+    .optional().describe(
+      "CEL bool expression: this sink gets only the events for which it holds",
+    ),
+}).describe("Where passing events go");
+
 /** One pipeline declaration. */
 export const pipelineSchema = z.strictObject({
   description: z.string().optional().describe("Free text for people"),
   source: endpoint("Where events come from"),
   filter: z.string().min(1, "expected a CEL expression; leave the key out to pass everything")
     .optional().describe("CEL expression; events for which it is true go to the sinks"),
-  sinks: z.array(sinkEndpoint("Where passing events go")).min(1, "expected at least one sink"),
+  processors: z.array(z.unknown()).optional().describe(
+    "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window",
+  ),
+  sinks: z.array(pipelineSink).min(1, "expected at least one sink"),
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
 });
 

@@ -9,16 +9,18 @@
 export interface PipelineCounters {
   /** Events received from the source. */
   in: number;
-  /** Events the filter passed (or all, without a filter). */
+  /** Events that left the processor chain for the sinks (all, without processors). */
   passed: number;
-  /** Events the filter rejected. */
+  /** Events a processor (a filter, dedupe, throttle or sample) dropped. */
   filtered: number;
   /** Events republished to the dead letter. */
   deadLettered: number;
   /** Payloads that are not valid UTF-8 JSON. */
   parseErrors: number;
-  /** Events on which the filter failed to evaluate. */
+  /** Events on which the top-level filter failed to evaluate. */
   filterErrors: number;
+  /** Events on which a processor of the `processors:` chain (or a sink's `when`) failed. */
+  processorErrors: number;
   /** Sink subjects that could not be rendered from the event. */
   templateErrors: number;
   /** Sends refused or failed at a sink (overflow, publish error). */
@@ -53,6 +55,7 @@ export function newCounters(): PipelineCounters {
     deadLettered: 0,
     parseErrors: 0,
     filterErrors: 0,
+    processorErrors: 0,
     templateErrors: 0,
     sinkErrors: 0,
     deadLetterErrors: 0,
@@ -68,7 +71,8 @@ export function newCounters(): PipelineCounters {
 
 /** Every event that failed somewhere, for the one-number summary. */
 export function errorCount(c: PipelineCounters): number {
-  return c.parseErrors + c.filterErrors + c.templateErrors + c.sinkErrors + c.bufferDropped;
+  return c.parseErrors + c.filterErrors + c.processorErrors + c.templateErrors + c.sinkErrors +
+    c.bufferDropped;
 }
 
 /**
