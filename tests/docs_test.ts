@@ -8,6 +8,7 @@ import { keyPaths } from "../src/config/keys.ts";
 import { fileSchema, pipelineSchema } from "../src/config/schema.ts";
 import { duration, size } from "../src/config/fields.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
+import { builtinProcessors } from "../src/processors/mod.ts";
 import { generatedFiles } from "../tools/docs.ts";
 import { flow, renderReference, rows } from "../tools/reference.ts";
 
@@ -32,6 +33,9 @@ Deno.test("the reference has a row for every key of every schema", () => {
       ...keyPaths(t.sourceSchema, "source"),
       ...keyPaths(t.sinkSchema, "sinks[]"),
     );
+  }
+  for (const kind of builtinProcessors().kinds()) {
+    paths.push(`processors[].${kind.kind}`, ...keyPaths(kind.schema, `processors[].${kind.kind}`));
   }
   assert.ok(paths.length > 40, `only ${paths.length} keys found`);
   assert.deepEqual(paths.filter((p) => !documented(p)), []);

@@ -82,6 +82,11 @@ const GOOD_PIPELINE = `
 pipelines:
   p-1:
     source: { connector: local, subject: a.>, jetstream: { stream: S, durable: d, ack_wait: 1m } }
+    processors:
+      - filter: temperature > 30
+      - map: { kw: kwh * 4.0 }
+      - drop: [debug]
+      - sample: 10
     sinks:
       - connector: local
         subject: b.{site}
@@ -105,6 +110,12 @@ const BROKEN: [string, string][] = [
   ["a value outside its enum", GOOD_PIPELINE.replace("overflow: block", "overflow: wait")],
   ["a pipeline without sinks", GOOD_PIPELINE.replace(/ {4}sinks:[\s\S]*?(?= {4}dead_letter)/, "")],
   ["a connector name with a space", GOOD_CONNECTOR.replace("  local:", "  my local:")],
+  ["an unknown processor kind", GOOD_PIPELINE.replace("- drop: [debug]", "- dropp: [debug]")],
+  [
+    "a processor entry with two kinds",
+    GOOD_PIPELINE.replace("- sample: 10", "- { sample: 10, drop: [x] }"),
+  ],
+  ["a processor setting of the wrong type", GOOD_PIPELINE.replace("- sample: 10", "- sample: ten")],
   ["a word where a number goes", GOOD_PIPELINE.replace("retries: 2", "retries: two")],
 ];
 

@@ -6,11 +6,12 @@
  *
  * @module
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { toJsonSchema } from "../src/cli/schema.ts";
 import { defOf, inputForm, keyFacts, UNIT_PATTERNS } from "../src/cli/zod_walk.ts";
 import { fileSchema, pipelineSchema } from "../src/config/schema.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
+import { builtinProcessors, type ProcessorRegistry } from "../src/processors/mod.ts";
 import type { Registry } from "../src/registry.ts";
 
 /** One section of the reference: a heading, a paragraph, and a table of the schema's keys. */
@@ -39,13 +40,17 @@ export interface Row {
  * The sections of the reference: the file, health, a pipeline, then per connector type its
  * declaration, source and sink.
  *
- * Processor kinds: add one section per kind here (title, schema), e.g. from a processor registry
- * (`for (const kind of processorKinds()) sections.push({ title: ..., schema: kind.schema })`).
+ * A processor kind is documented as the one key of its `processors:` entry, so a kind whose
+ * settings are a map lists their keys beneath it.
  *
  * @param registry The connector types to document.
+ * @param processors The processor kinds to document.
  * @returns The sections in reading order.
  */
-export function referenceSections(registry: Registry): ReferenceSection[] {
+export function referenceSections(
+  registry: Registry,
+  processors: ProcessorRegistry = builtinProcessors(),
+): ReferenceSection[] {
   const sections: ReferenceSection[] = [
     {
       title: "Top level and `health`",
@@ -63,6 +68,15 @@ export function referenceSections(registry: Registry): ReferenceSection[] {
       schema: pipelineSchema,
     },
   ];
+  for (const kind of processors.kinds()) {
+    sections.push({
+      title: `Processor \`${kind.kind}\``,
+      intro: `${kind.summary}. An entry of a pipeline's \`processors:\` list: a map with the ` +
+        `one key \`${kind.kind}\`.`,
+      schema: z.strictObject({ [kind.kind]: kind.schema }),
+      prefix: "processors[].",
+    });
+  }
   for (const name of registry.names()) {
     const type = registry.get(name)!;
     sections.push(
@@ -128,8 +142,13 @@ export function typeText(json: Record<string, unknown>): string {
   switch (json.type) {
     case "array":
       return `list of ${typeText((json.items ?? {}) as Record<string, unknown>)}`;
-    case "object":
-      return json.properties ? "map" : "map of names";
+    case "object": {
+      if (json.properties) return "map";
+      const values = json.additionalProperties;
+      return typeof values === "object" && values !== null && Object.keys(values).length > 0
+        ? `map of name → ${typeText(values as Record<string, unknown>)}`
+        : "map of names";
+    }
     case "integer":
     case "number": {
       const min = json.minimum as number | undefined;
@@ -234,9 +253,12 @@ in this directory. Editors can check and complete configuration with the JSON Sc
  * @param registry The connector types to document; the built-in ones by default.
  * @returns The text of `docs/reference.md`.
  */
-export function renderReference(registry: Registry = builtinRegistry()): string {
+export function renderReference(
+  registry: Registry = builtinRegistry(),
+  processors: ProcessorRegistry = builtinProcessors(),
+): string {
   const parts = [HEADER];
-  const sections = referenceSections(registry);
+  const sections = referenceSections(registry, processors);
   parts.push(
     "Sections: " + sections.map((s) => `[${s.title}](#${anchor(s.title)})`).join(" · ") + "\n",
   );

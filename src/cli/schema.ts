@@ -14,6 +14,7 @@
 import { z } from "zod";
 import { NAME_PATTERN } from "../config/fields.ts";
 import { fileSchema, pipelineSchema } from "../config/schema.ts";
+import { builtinProcessors, type ProcessorRegistry } from "../processors/mod.ts";
 import type { Registry } from "../registry.ts";
 import { defOf, inputForm, UNIT_PATTERNS, unitOf } from "./zod_walk.ts";
 
@@ -96,12 +97,17 @@ function joinEndpoint(common: JsonSchema, settings: JsonSchema, what: string): J
 }
 
 /**
- * The JSON Schema of one configuration file, for every connector type in `registry`.
+ * The JSON Schema of one configuration file, for every connector type in `registry` and every
+ * processor kind in `processors`.
  *
  * @param registry The registered connector types.
- * @returns A draft 2020-12 schema with `$defs` per connector type.
+ * @param processors The registered processor kinds.
+ * @returns A draft 2020-12 schema with `$defs` per connector type and processor kind.
  */
-export function configJsonSchema(registry: Registry): JsonSchema {
+export function configJsonSchema(
+  registry: Registry,
+  processors: ProcessorRegistry = builtinProcessors(),
+): JsonSchema {
   const defs: Record<string, JsonSchema> = {};
   const connectorBranches: JsonSchema[] = [];
   const sourceBranches: JsonSchema[] = [];
@@ -142,12 +148,33 @@ export function configJsonSchema(registry: Registry): JsonSchema {
     sinkBranches.push({ $ref: `#/$defs/sink.${name}` });
   }
 
+  // A processor is a map with exactly one key, its kind.
+  const processorBranches: JsonSchema[] = [];
+  for (const kind of processors.kinds()) {
+    defs[`processor.${kind.kind}`] = {
+      type: "object",
+      description: kind.summary,
+      properties: { [kind.kind]: toJsonSchema(kind.schema) },
+      required: [kind.kind],
+      additionalProperties: false,
+    };
+    processorBranches.push({ $ref: `#/$defs/processor.${kind.kind}` });
+  }
+
   const describe = (json: JsonSchema | undefined) =>
     typeof json?.description === "string" ? { description: json.description } : {};
   defs.pipeline = {
     ...pipeline,
     properties: {
       ...pipelineParts.properties,
+      ...(pipelineParts.properties.processors
+        ? {
+          processors: {
+            ...pipelineParts.properties.processors,
+            items: { oneOf: processorBranches },
+          },
+        }
+        : {}),
       source: { ...describe(sourceCommon), anyOf: sourceBranches },
       sinks: { ...sinksJson, items: { ...describe(sinkCommon), anyOf: sinkBranches } },
       dead_letter: {
@@ -183,6 +210,9 @@ export function configJsonSchema(registry: Registry): JsonSchema {
 }
 
 /** The JSON Schema as `sluice schema` prints it and `docs/sluice.schema.json` holds it. */
-export function configJsonSchemaText(registry: Registry): string {
-  return JSON.stringify(configJsonSchema(registry), null, 2) + "\n";
+export function configJsonSchemaText(
+  registry: Registry,
+  processors: ProcessorRegistry = builtinProcessors(),
+): string {
+  return JSON.stringify(configJsonSchema(registry, processors), null, 2) + "\n";
 }
