@@ -32,6 +32,9 @@ Usage:
                            Show the health of a running sluice (its health: endpoints);
                            exit 0 when ready, 1 when not ready or unreachable
   sluice schema            Print the JSON Schema (draft 2020-12) of a config file, for editors
+  sluice permissions COMMAND [ARGS...]
+                           Print the Deno permission flags that "sluice COMMAND ARGS..." needs,
+                           derived from its configuration (used by the installed launcher)
   sluice --help | --version
 
 PATH is a YAML file or a directory of *.yaml / *.yml files (not recursive).

@@ -10,6 +10,7 @@ import { VERSION } from "../version.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
 import { HELP, parseInvocation } from "./args.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
+import { denoFlags, derivePermissions } from "./permissions.ts";
 import { configJsonSchemaText } from "./schema.ts";
 import { status } from "./status.ts";
 
@@ -23,13 +24,25 @@ export const stdio: Output = {
 
 /** Runs the CLI with `args`; resolves to the exit code. */
 export async function main(args: readonly string[], output: Output = stdio): Promise<number> {
+  // `permissions COMMAND ARGS...` describes another command line rather than being one.
+  const describing = args[0] === "permissions";
   let inv;
   try {
-    inv = parseInvocation(args);
+    inv = parseInvocation(describing ? args.slice(1) : args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     output.err(`sluice: ${e.message}`);
     return EXIT.config;
+  }
+  if (describing) {
+    try {
+      for (const flag of denoFlags(await derivePermissions(inv))) output.out(flag);
+      return EXIT.ok;
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      output.err(`sluice: ${e.message}`);
+      return EXIT.config;
+    }
   }
   switch (inv.command) {
     case "help":
