@@ -53,6 +53,13 @@ prefix="$(cd "$prefix" && pwd)"
 lib="$prefix/lib/sluice"
 bin="$prefix/bin/sluice"
 
+# Never replace a program this script did not install, e.g. the service's executable that
+# deploy/install.sh puts in /usr/local/bin.
+if [[ -e "$bin" ]] && ! grep -qs 'Installed by deploy/install-cli.sh' "$bin"; then
+  die "$bin exists and is not a launcher installed by this script (the service's executable?):" \
+    "choose another place with --prefix DIR"
+fi
+
 # Built beside the old one and renamed over it, so a running Sluice keeps its file.
 "$deno" bundle --quiet --output "$lib/sluice.new.js" src/main.ts
 mv "$lib/sluice.new.js" "$lib/sluice.js"

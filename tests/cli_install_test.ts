@@ -268,3 +268,18 @@ Deno.test("a run under the derived permissions cannot read files the configurati
   assert.ok(!r.stdout.includes("secret.txt"));
   assert.ok(!r.stdout.split("\n").includes("--allow-read"), "no unrestricted read");
 });
+
+Deno.test("install-cli.sh never replaces a sluice it did not install (exit 2)", async () => {
+  await using t = await tempDir({ "bin/sluice": "#!/bin/sh\n# the service's executable\n" });
+  const r = await exec("bash", ["deploy/install-cli.sh", "--prefix", t.dir]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /is not a launcher installed by this script/);
+  assert.equal(
+    await Deno.readTextFile(`${t.dir}/bin/sluice`),
+    "#!/bin/sh\n# the service's executable\n",
+  );
+  const again = await exec("bash", ["deploy/install-cli.sh", "--prefix", `${t.dir}/other`]);
+  assert.equal(again.code, 0, again.stderr);
+  const reinstall = await exec("bash", ["deploy/install-cli.sh", "--prefix", `${t.dir}/other`]);
+  assert.equal(reinstall.code, 0, "a launcher it installed is replaced: " + reinstall.stderr);
+});
