@@ -8,9 +8,9 @@ import { connect } from "@nats-io/transport-node";
 import { denoFlags, derivePermissions, type Grants } from "../src/cli/permissions.ts";
 import { parseInvocation } from "../src/cli/args.ts";
 import { UsageError } from "../src/errors.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { REPO_ROOT, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, withTimeout } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { REPO_ROOT, SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, withTimeout } from "../dev/wait.ts";
 
 /** A temp dir with files in it; removed on dispose. */
 async function tempDir(
@@ -110,6 +110,23 @@ pipelines:
     "--allow-env=LOG_STREAM,LOG_TOKENS",
     "--allow-sys=hostname",
   ]);
+});
+
+Deno.test("the installed sluice reports a malformed certificate as such, not as a missing permission", async () => {
+  await using inst = await install();
+  await using work = await tempDir({
+    "conf/c.yaml": CONNECTOR.replace(
+      "reconnect:",
+      "tls: { ca_file: \"\${CERTS}/ca.pem\" }\n    reconnect:",
+    ),
+    "conf/p.yaml": PIPELINE,
+    "certs/ca.pem": "not a certificate\n",
+  });
+  const env = { NATS_URL: "nats://127.0.0.1:4222", CERTS: `${work.dir}/certs` };
+  const r = await exec(inst.sluice, ["check", "conf"], { cwd: work.dir, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /ca\.pem/);
+  assert.doesNotMatch(r.stderr, /permission/);
 });
 
 Deno.test("sluice permissions of an invalid configuration grants what reporting it takes", async () => {

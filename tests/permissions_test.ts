@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { connect, type Msg } from "@nats-io/transport-node";
 import { describeMissing, missingPermission } from "../src/permissions.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { REPO_ROOT, runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
-import { compileFlags, taskDenoFlags, taskWords } from "./_harness/tasks.ts";
-import { Collector } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { REPO_ROOT, runSluice, SluiceProcess } from "../dev/sluice_process.ts";
+import { compileFlags, taskDenoFlags, taskWords } from "../dev/tasks.ts";
+import { Collector } from "../dev/wait.ts";
 
 /** A temp dir with files in it; removed on dispose. */
 async function tempDir(

@@ -21,6 +21,7 @@ import { lookup } from "node:dns/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "yaml";
 import type { Config } from "../config/config.ts";
+import { interpolate } from "../config/interpolate.ts";
 import { loadConfig } from "../config/load.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
 import { ConfigErrors, UsageError } from "../errors.ts";
@@ -118,24 +119,29 @@ function hostOf(text: string, isUrlKey: boolean): { hostname: string; port?: num
   }
 }
 
-/** Keys whose values are server addresses even without a scheme. */
-const URL_KEYS = new Set(["servers", "server", "url", "urls"]);
-
-/** Walks parsed connector settings for URLs (net) and `*_file` paths (read). */
+/**
+ * Walks parsed connector settings for URLs (net) and `*_file` paths (read). Values under the
+ * type's `urlKeys` are addresses even without a scheme (`host:port`); elsewhere a string is an
+ * address when it has one (`nats://`, `mqtt://`...).
+ */
 function collectConnector(
   value: unknown,
-  key: string,
+  urlKeys: ReadonlySet<string>,
   hosts: { hostname: string; port?: number }[],
   files: Set<string>,
+  key = "",
+  underUrlKey = false,
 ): void {
   if (typeof value === "string") {
     if (key.endsWith("_file")) files.add(value);
-    const host = hostOf(value, URL_KEYS.has(key));
+    const host = hostOf(value, underUrlKey);
     if (host) hosts.push(host);
   } else if (Array.isArray(value)) {
-    for (const v of value) collectConnector(v, key, hosts, files);
+    for (const v of value) collectConnector(v, urlKeys, hosts, files, key, underUrlKey);
   } else if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) collectConnector(v, k, hosts, files);
+    for (const [k, v] of Object.entries(value)) {
+      collectConnector(v, urlKeys, hosts, files, k, key === "" && urlKeys.has(k));
+    }
   }
 }
 
@@ -180,22 +186,30 @@ export async function derivePermissions(
   for (const p of inv.paths) grants.read.add(abs(p));
   grants.sys.add("hostname");
   for (const name of YAML_ENV) grants.env.add(name);
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  // Named files are granted from the raw files too, so that a configuration the loader refuses
+  // (a malformed certificate, say) is reported as such, not as a missing permission.
+  const named = new Set<string>();
   for (const file of await configFiles(inv.paths.map(abs))) {
     const text = await Deno.readTextFile(file).catch(() => undefined);
     if (text === undefined) continue;
+    let doc: unknown;
     try {
-      collectVars(parse(text), grants.env);
+      doc = parse(text);
     } catch {
-      // A file that does not parse: the command reports it.
+      continue; // A file that does not parse: the command reports it.
     }
+    collectVars(doc, grants.env);
+    collectConnector(doc, new Set(), [], named);
+  }
+  for (const f of named) {
+    const r = interpolate(f, env);
+    if ("value" in r && r.value !== "") grants.read.add(abs(r.value));
   }
 
   let config: Config;
   try {
-    config = await loadConfig(inv.paths.map(abs), {
-      registry: builtinRegistry(),
-      ...(options.env ? { env: options.env } : {}),
-    });
+    config = await loadConfig(inv.paths.map(abs), { registry: builtinRegistry(), env });
   } catch (e) {
     if (e instanceof ConfigErrors) return grants;
     throw e;
@@ -203,7 +217,7 @@ export async function derivePermissions(
   const hosts: { hostname: string; port?: number }[] = [];
   for (const decl of config.connectors.values()) {
     const files = new Set<string>();
-    collectConnector(decl.settings, "", hosts, files);
+    collectConnector(decl.settings, new Set(decl.type.urlKeys), hosts, files);
     for (const f of files) grants.read.add(abs(f));
   }
   if (inv.command === "check") return grants;

@@ -5,8 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { isValidToken } from "../connectors/nats/subject.ts";
-import { duration, size } from "./fields.ts";
+import { duration, isSubjectToken, size } from "./fields.ts";
 
 /** Port of the health endpoints when `health.listen` names none. */
 export const DEFAULT_HEALTH_PORT = 9180;
@@ -72,7 +71,7 @@ export const healthSchema = z
       "Name of this gateway in health subjects and snapshots (default: the hostname); one " +
         "NATS subject token: no '.', '*', '>' or whitespace",
     ).refine(
-      isValidToken,
+      isSubjectToken,
       "expected one subject token: not empty, no '.', '*', '>', spaces, tabs or line breaks",
     ).optional(),
     nats: z.strictObject({

@@ -7,7 +7,7 @@
 import type { Config, ConnectorDecl, PipelineDecl } from "../config/config.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
-import { deliverySummary, errorCount, type PipelineCounters } from "./counters.ts";
+import { counterSummary, type PipelineCounters } from "./counters.ts";
 import { type CarriedProcessors, Pipeline } from "./pipeline.ts";
 import { planReload, type ReloadPlan } from "./reload.ts";
 import type { Connector } from "./types.ts";
@@ -122,6 +122,9 @@ export class Engine {
         try {
           await p.start(this.#abort.signal);
         } catch (e) {
+          // Reported as failed, in health and the reload log, never as started.
+          p.state = "failed";
+          p.error = e instanceof Error ? e.message : String(e);
           failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
           this.#log.error("pipeline failed to start", {
             pipeline: name,
@@ -207,12 +210,7 @@ export class Engine {
       const c = p.counters;
       this.#log.info("pipeline summary", {
         pipeline: p.name,
-        in: c.in,
-        passed: c.passed,
-        filtered: c.filtered,
-        dead_lettered: c.deadLettered,
-        errors: errorCount(c),
-        ...deliverySummary(c),
+        ...counterSummary(c),
       });
     }
   }

@@ -35,7 +35,7 @@ import type {
 } from "./types.ts";
 
 /** Lifecycle of a pipeline. `degraded` is derived from connector health by the health model. */
-export type PipelineState = "starting" | "running" | "stopping" | "stopped";
+export type PipelineState = "starting" | "running" | "failed" | "stopping" | "stopped";
 
 /** Looks up the shared connector of a name. */
 export type ConnectorLookup = (name: string) => Connector<unknown, unknown>;
@@ -69,6 +69,8 @@ export class Pipeline {
   readonly decl: PipelineDecl;
   readonly counters: PipelineCounters;
   state: PipelineState = "starting";
+  /** Why it failed to start, once its state is `failed`. */
+  error: string | undefined;
   readonly #log: Logger;
   readonly #lookup: ConnectorLookup;
   readonly #acquired: Connector<unknown, unknown>[] = [];
@@ -277,7 +279,6 @@ export class Pipeline {
       pc.out++;
       event = out;
     }
-    this.counters.passed++;
     return event;
   }
 
@@ -289,7 +290,10 @@ export class Pipeline {
   }
 
   #dropped(p: ChainProcessor): Outcome {
-    if (p.instance.absorbs) return ABSORBED;
+    if (p.instance.absorbs) {
+      this.counters.absorbed++;
+      return ABSORBED;
+    }
     p.counters.dropped++;
     this.counters.filtered++;
     return DROPPED;
@@ -327,10 +331,16 @@ export class Pipeline {
    * With a processor that waits (a request), events still leave in their arrival order: each
    * one's completion waits for the one before, while their requests run at the same time.
    */
-  #enqueue(msg: InboundMessage, outcome: Outcome, decoded: unknown, acker?: Acknowledger): void {
+  #enqueue(
+    msg: InboundMessage,
+    outcome: Outcome,
+    decoded: unknown,
+    acker?: Acknowledger,
+    emitted = false,
+  ): void {
     const previous = this.#tail;
     this.#tail = previous.then(() => outcome).then((o) =>
-      acker ? this.#settle(msg, o, decoded, acker) : this.#complete(msg, o, decoded)
+      acker ? this.#settle(msg, o, decoded, acker) : this.#complete(msg, o, decoded, emitted)
     ).catch((e: unknown) => {
       this.#log.error("event handling failed", { error: oneLine(e) });
       acker?.nak();
@@ -338,12 +348,14 @@ export class Pipeline {
   }
 
   /** Sends an event that left the chain (no acknowledgement to give). */
-  #complete(msg: InboundMessage, outcome: Outcome, decoded: unknown): void {
+  #complete(msg: InboundMessage, outcome: Outcome, decoded: unknown, emitted = false): void {
     if (outcome === DROPPED || outcome === ABSORBED) return;
     if (outcome instanceof Rejection) {
       this.#reject(msg, outcome.kind, outcome.reason);
       return;
     }
+    if (emitted) this.counters.emitted++;
+    else this.counters.passed++;
     const sinks = this.#sinks;
     const whens = this.#whens;
     let out: InboundMessage | undefined;
@@ -402,6 +414,7 @@ export class Pipeline {
       await this.#poison(msg, outcome.kind, outcome.reason, acker);
       return;
     }
+    c.passed++;
     const results: SendResult[] = [];
     let out: InboundMessage | undefined;
     for (let i = 0; i < this.#sinks.length; i++) {
@@ -457,8 +470,8 @@ export class Pipeline {
         data: encodeJson(event),
       };
       const outcome = this.#run(event, msg, index + 1);
-      if (this.#ordered) this.#enqueue(msg, outcome, event);
-      else this.#complete(msg, outcome, event);
+      if (this.#ordered) this.#enqueue(msg, outcome, event, undefined, true);
+      else this.#complete(msg, outcome, event, true);
     };
   }
 

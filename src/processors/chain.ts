@@ -14,6 +14,7 @@ import {
   type Filter,
   FilterCompileError,
 } from "../filter/filter.ts";
+import { suggest } from "../config/suggest.ts";
 import type { ProcessorRegistry } from "./mod.ts";
 import type { CompileContext, ProcessorFactory, SettingsPath } from "./types.ts";
 
@@ -160,32 +161,4 @@ function context(
       compile(path, text, "filter", () => compileFilter(text, options)),
     problem: (path, message) => problems.push({ path: [...base, ...path], message }),
   };
-}
-
-/** The registered name closest to a misspelt one, if close enough to be a typo. */
-function suggest(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
-  for (const k of known) {
-    const d = editDistance(name, k);
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
 }
