@@ -769,7 +769,7 @@ Deno.test("loadConfigTexts() rejects credentials in a server URL without echoing
     "c.yaml:4:14: connectors.local.servers",
     /credentials in server URL.*auth/,
   );
-  assert.ok(!errors[0]!.includes("s3cret"), errors[0]);
+  assert.ok(!errors[0]!.includes("s3cret"), errors[0]!);
 });
 
 Deno.test("loadConfigTexts() reports a bad server URL in a list at its index", () => {
