@@ -16,7 +16,7 @@ import { NAME_PATTERN } from "../config/fields.ts";
 import { fileSchema, pipelineSchema } from "../config/schema.ts";
 import { builtinProcessors, type ProcessorRegistry } from "../processors/mod.ts";
 import type { Registry } from "../registry.ts";
-import { defOf, inputForm, UNIT_PATTERNS, unitOf } from "./zod_walk.ts";
+import { defOf, inputForm, metaOf, UNIT_PATTERNS, unitOf } from "./zod_walk.ts";
 
 /** A JSON Schema node, as far as the composition below reads and writes it. */
 export type JsonSchema = { [key: string]: unknown };
@@ -54,6 +54,8 @@ export function toJsonSchema(schema: z.ZodType): JsonSchema {
       }
       if (js.minimum === -SAFE_INT) delete js.minimum;
       if (js.maximum === SAFE_INT) delete js.maximum;
+      const meta = metaOf(zodSchema);
+      if (Array.isArray(meta?.examples) && js.examples === undefined) js.examples = meta.examples;
       if (def?.type === "default" || def?.type === "prefault") {
         const written = inputForm(zodSchema, def.defaultValue);
         if (written === undefined) delete js.default;
