@@ -1,12 +1,14 @@
 /**
- * `deno task docs`: writes the generated documentation, `docs/reference.md` and
- * `docs/sluice.schema.json`, from the zod schemas. `--check` writes nothing and exits 1 when a
- * file differs from what the schemas generate (what `tests/docs_test.ts` asserts).
+ * `deno task docs`: writes the generated documentation: `docs/reference.md` and
+ * `docs/sluice.schema.json` from the zod schemas, `docs/counters.md` from the counter
+ * declarations. `--check` writes nothing and exits 1 when a file differs from what the code
+ * generates (what `tests/docs_test.ts` asserts).
  *
  * @module
  */
 import { configJsonSchemaText } from "../src/cli/schema.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
+import { renderCounters } from "./counters_doc.ts";
 import { renderReference } from "./reference.ts";
 
 /** The generated files, relative to the repository root, with their expected text. */
@@ -15,6 +17,7 @@ export function generatedFiles(): { path: string; text: string }[] {
   return [
     { path: "docs/reference.md", text: renderReference(registry) },
     { path: "docs/sluice.schema.json", text: configJsonSchemaText(registry) },
+    { path: "docs/counters.md", text: renderCounters() },
   ];
 }
 
