@@ -42,6 +42,8 @@ export interface ConnectorType<C, S, K> {
   /**
    * Checks, at `check` time, files the connector declaration names (creds, nkey seed, CA...):
    * existence/readability/format. Returns problems with their key path under the declaration.
+   * Messages may name the files (they are not redacted like values under `secretKeys`), never
+   * what the files hold.
    */
   checkFiles?(config: C): Promise<{ path: (string | number)[]; message: string }[]>;
   /** Builds the shared client of one declaration. Nothing connects until `acquire()`. */

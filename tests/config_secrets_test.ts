@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { rejectionSummary } from "../src/cli/reloader.ts";
 import { loadConfigTexts } from "../src/config/load.ts";
+import { Secrets } from "../src/config/secrets.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
 import { configDir } from "../dev/config_dir.ts";
@@ -175,4 +176,36 @@ pipelines:
   sluice.signal("SIGTERM");
   await sluice.status;
   assert.doesNotMatch(sluice.stderr(), /s3cret/);
+});
+
+Deno.test("a long secret is hidden where a message shows only its first 40 characters", () => {
+  const token = "t0ken-" + "x".repeat(60);
+  const e = rejected(
+    `connectors:
+  local:
+    type: nats
+    auth: { token: "\${TOKEN}" }
+    reconnect: { max_attempts: "\${TOKEN}" }
+`,
+    { TOKEN: token },
+  );
+  assert.equal(e.errors.length, 1, printed(e));
+  assert.match(printed(e), /max_attempts: expected (an integer|a number), got string "\*\*\*…"$/);
+  assert.doesNotMatch(printed(e), /t0ken/);
+});
+
+Deno.test("Secrets hides a short secret only as a whole word, a long one anywhere", () => {
+  const secrets = new Secrets();
+  secrets.add("pw");
+  secrets.add("longer-secret");
+  assert.equal(
+    secrets.redact('got "pw", not pwd; xlonger-secretx; nats://a:b@h and tls://h'),
+    'got "***", not pwd; x***x; nats://***@h and tls://h',
+  );
+});
+
+Deno.test("Secrets hides a secret with quotes in its JSON-quoted form too", () => {
+  const secrets = new Secrets();
+  secrets.add('pa"ss\\word');
+  assert.equal(secrets.redact(JSON.stringify('pa"ss\\word')), '"***"');
 });

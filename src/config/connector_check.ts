@@ -76,7 +76,14 @@ export async function checkConnectorFiles(
   connectors: readonly { decl: ConnectorDecl; origin: Origin }[],
 ): Promise<ConfigError[]> {
   const checks = connectors.map(async ({ decl, origin }) => {
-    const problems = await decl.type.checkFiles?.(decl.settings) ?? [];
+    let problems: { path: (string | number)[]; message: string }[];
+    try {
+      problems = await decl.type.checkFiles?.(decl.settings) ?? [];
+    } catch (e) {
+      // A check that throws is a bug of its type; the load still ends with every error found.
+      const why = e instanceof Error ? e.message : String(e);
+      problems = [{ path: [], message: `cannot check the files it names: ${why}` }];
+    }
     return problems.map((p) => located(origin.file, [...origin.path, ...p.path], p.message, true));
   });
   return (await Promise.all(checks)).flat();

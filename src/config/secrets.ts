@@ -16,15 +16,15 @@ export const REDACTED = "***";
 const URL_USERINFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/"'?#]*@/g;
 
 /**
- * Secrets shorter than this are hidden only where they stand as a whole word: replacing every
- * `pw` inside other words would make messages unreadable, and such a short value is no secret
- * that a word boundary could give away.
+ * Secrets shorter than this are hidden where they stand as a whole word, not inside longer words:
+ * hiding every `pw` inside other words would make messages unreadable.
  */
 const SUBSTRING_MIN = 8;
 
 /** The secret values of one load, and their redaction from messages. */
 export class Secrets {
   readonly #values = new Set<string>();
+  /** Matches any value; undefined when there is none, null until built after an `add`. */
   #pattern: RegExp | undefined | null = null;
 
   /** Adds a value that no message may contain. */
