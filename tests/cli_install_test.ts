@@ -49,7 +49,9 @@ async function derive(args: string[], env: Record<string, string> = {}, cwd = "/
     env: (n) => env[n],
     cwd,
     resolveHost: (h) =>
-      h === "nats.example" ? Promise.resolve(["10.1.2.3"]) : Promise.reject(new Error("no")),
+      h === "nats.example" || h === "cafe"
+        ? Promise.resolve(["10.1.2.3"])
+        : Promise.reject(new Error("no")),
   });
   return denoFlags(grants);
 }
@@ -91,6 +93,21 @@ pipelines:
   assert.ok(!flags.join(" ").includes("secret"), "a variable's value is never printed");
 });
 
+Deno.test("sluice permissions looks up host names (also ones made of hex digits), not addresses", async () => {
+  await using t = await tempDir({
+    "c.yaml": `
+connectors:
+  a: { type: nats, servers: "nats://cafe:4222,nats://[fe80::1]:4222,nats://10.0.0.1" }
+pipelines:
+  p:
+    source: { connector: a, subject: x }
+    sinks: [{ connector: a, subject: y }]
+`,
+  });
+  const flags = await derive(["run", `${t.dir}/c.yaml`], {}, t.dir);
+  assert.equal(flags[1], "--allow-net=10.0.0.1,10.1.2.3:4222,[fe80::1]:4222,cafe:4222");
+});
+
 Deno.test("sluice permissions check: no network and no writes; files the connectors name are readable", async () => {
   await using t = await tempDir({
     "gw.creds": "not checked here",
@@ -117,7 +134,7 @@ Deno.test("the installed sluice reports a malformed certificate as such, not as 
   await using work = await tempDir({
     "conf/c.yaml": CONNECTOR.replace(
       "reconnect:",
-      "tls: { ca_file: \"\${CERTS}/ca.pem\" }\n    reconnect:",
+      'tls: { ca_file: "\${CERTS}/ca.pem" }\n    reconnect:',
     ),
     "conf/p.yaml": PIPELINE,
     "certs/ca.pem": "not a certificate\n",

@@ -103,7 +103,8 @@ function netTarget(hostname: string, port: number | undefined): string {
   return port === undefined || port === 0 ? host : `${host}:${port}`;
 }
 
-const IP = /^(\d{1,3}(\.\d{1,3}){3}|\[?[0-9a-fA-F:]+\]?)$/;
+/** An IPv4 address, or an IPv6 one (it has a colon): nothing to look up. */
+const IP = /^(\d{1,3}(\.\d{1,3}){3}|\[?[0-9a-fA-F]*:[0-9a-fA-F:.]*\]?)$/;
 
 /** A host and port from URL text; scheme-less `host:port` under a URL key is read as such. */
 function hostOf(text: string, isUrlKey: boolean): { hostname: string; port?: number } | undefined {
