@@ -26,6 +26,11 @@ export interface ReferenceSection {
   prefix?: string;
   /** Rows put before the schema's own, e.g. a connector's `type`. */
   extraRows?: Row[];
+  /**
+   * Types to show instead of the schema's, by key: for values another section describes (the
+   * schema holds them as `unknown` and checks them by connector type or processor kind).
+   */
+  types?: Record<string, string>;
 }
 
 /** One key of the table. */
@@ -58,6 +63,10 @@ export function referenceSections(
         "digits, `-` and `_`, starting with a letter or digit) to declarations; they merge across " +
         "files, and a name declared twice is an error naming both places.",
       schema: fileSchema,
+      types: {
+        connectors: "map of name → connector (see the connector types below)",
+        pipelines: "map of name → pipeline (see Pipeline)",
+      },
     },
     {
       title: "Pipeline",
@@ -66,6 +75,7 @@ export function referenceSections(
         "(see the sections of each type below). `dead_letter` takes a sink's keys; its address " +
         "must be literal (no template).",
       schema: pipelineSchema,
+      types: { processors: "list of processors (see the processor kinds below)" },
     },
   ];
   for (const kind of processors.kinds()) {
@@ -265,7 +275,10 @@ export function renderReference(
   for (const s of sections) {
     parts.push(
       `## ${s.title}\n\n${s.intro}\n\n${
-        table([...(s.extraRows ?? []), ...rows(s.schema, s.prefix)])
+        table([
+          ...(s.extraRows ?? []),
+          ...rows(s.schema, s.prefix).map((r) => ({ ...r, type: s.types?.[r.key] ?? r.type })),
+        ])
       }\n`,
     );
   }
