@@ -10,6 +10,8 @@ import { main } from "../src/cli/main.ts";
 import { configJsonSchema } from "../src/cli/schema.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
+import { defineConnectorType, Registry } from "../src/registry.ts";
+import { z } from "zod";
 import { ConfigErrors } from "../src/errors.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -151,3 +153,33 @@ for (const [what, text] of BROKEN) {
     assert.equal(await loaderRefuses(docs), true, `sluice check accepted ${what}`);
   });
 }
+
+Deno.test("a connector type whose source is one of several shapes is composed shape by shape", () => {
+  const registry = new Registry().register(defineConnectorType({
+    type: "multi",
+    summary: "Test type",
+    connectorSchema: z.strictObject({ url: z.string() }),
+    sourceSchema: z.union([
+      z.strictObject({ topic: z.string() }),
+      z.strictObject({ topics: z.array(z.string()) }),
+    ]),
+    sinkSchema: z.strictObject({ topic: z.string() }),
+    addressKey: "topic",
+    tokenSeparator: "/",
+    secretKeys: [],
+    urlKeys: ["url"],
+    create: () => {
+      throw new Error("not used");
+    },
+  }));
+  const ajv = new Ajv2020({ allErrors: true, strict: true });
+  const validate = ajv.compile(configJsonSchema(registry));
+  const doc = (source: unknown) => ({
+    connectors: { m: { type: "multi", url: "x://y" } },
+    pipelines: { p: { source, sinks: [{ connector: "m", topic: "t" }] } },
+  });
+  assert.ok(validate(doc({ connector: "m", topic: "a" })), JSON.stringify(validate.errors));
+  assert.ok(validate(doc({ connector: "m", topics: ["a"] })), JSON.stringify(validate.errors));
+  assert.equal(validate(doc({ connector: "m", topic: "a", topics: ["b"] })), false);
+  assert.equal(validate(doc({ topic: "a" })), false, "connector is still required");
+});

@@ -86,6 +86,15 @@ function objectParts(json: JsonSchema, what: string): {
  * settings into one closed object: unknown keys are errors, as for the loader.
  */
 function joinEndpoint(common: JsonSchema, settings: JsonSchema, what: string): JsonSchema {
+  // Settings that are one of several shapes (a union of objects): join each shape.
+  const branches = (settings.anyOf ?? settings.oneOf) as JsonSchema[] | undefined;
+  if (settings.type === undefined && Array.isArray(branches)) {
+    const joined: JsonSchema = {
+      anyOf: branches.map((b, i) => joinEndpoint(common, b, `${what} (shape ${i + 1})`)),
+    };
+    if (typeof settings.description === "string") joined.description = settings.description;
+    return joined;
+  }
   const a = objectParts(common, "endpoint");
   const b = objectParts(settings, what);
   const joined: JsonSchema = {
