@@ -87,8 +87,8 @@ Deno.test("map sets fields from the event as it was before the map, nested paths
 });
 
 Deno.test("map turns CEL ints and maps into JSON values", () => {
-  const m = one({ map: { n: "1 + 2", m: '{"a": 1, "b": [1, 2.5]}' } });
-  assert.deepEqual(m.process({}, meta), { n: 3, m: { a: 1, b: [1, 2.5] } });
+  const m = one({ map: { n: "1 + 2", m: '{"a": 1, "b": [1, 2.5]}', u: "uint(5)" } });
+  assert.deepEqual(m.process({}, meta), { n: 3, m: { a: 1, b: [1, 2.5] }, u: 5 });
 });
 
 Deno.test("map fails on a missing field and on an event that is not an object", () => {
