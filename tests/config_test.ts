@@ -122,7 +122,7 @@ const connectorYaml = (...extra: string[]) => lines(...CONNECTOR, ...extra);
 
 Deno.test("loadConfigTexts() accepts the pipeline layout the tests build on", () => {
   const config = load(pipelineYaml());
-  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
+  assert.deepEqual([...config.connectors.keys()], ["local"]);
   assert.deepEqual([...config.pipelines.keys()], ["alerts"]);
   assert.deepEqual(config.files, ["c.yaml"]);
 });
@@ -850,7 +850,7 @@ Deno.test("loadConfigTexts() reports an unclosed ${ at the value", () => {
 Deno.test("loadConfigTexts() merges connectors of one file with pipelines of another", () => {
   const pipelines = pipelineYaml().split("\n").slice(3).join("\n");
   const config = load({ "connectors.yaml": connectorYaml(), "pipelines.yaml": pipelines });
-  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
+  assert.deepEqual([...config.connectors.keys()], ["local"]);
   assert.deepEqual([...config.pipelines.keys()], ["alerts"]);
   assert.equal(config.pipelines.get("alerts")?.location.file, "pipelines.yaml");
   assert.equal(config.connectors.get("local")?.location.file, "connectors.yaml");
@@ -890,7 +890,7 @@ Deno.test("loadConfig() follows a symlinked YAML file in a directory", async () 
     await Deno.symlink("..data/missing.yaml", `${dir}/dangling.yaml`);
     const config = await loadConfig([dir], { registry, env: () => undefined });
     assert.deepEqual(config.files, [`${dir}/local.yaml`]);
-    assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
+    assert.deepEqual([...config.connectors.keys()], ["local"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
