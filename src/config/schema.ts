@@ -166,8 +166,8 @@ export const pipelineSchema = z.strictObject({
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
   max_event_size: size(
     "Largest payload decoded; a larger one is dead-lettered before decoding, which bounds the " +
-      "time any expression spends on one event",
-  ).default(DEFAULT_MAX_EVENT_SIZE),
+      "time any expression spends on one event (docs/expressions.md)",
+  ).default(DEFAULT_MAX_EVENT_SIZE).meta({ examples: ["64KiB"] }),
 });
 
 /** The parsed form of {@link pipelineSchema}. */
