@@ -113,4 +113,5 @@ health:
   assert.equal(summary?.dead_lettered, 1);
   assert.equal(summary?.filtered, 1); // "evil"
   assert.equal(summary?.errors, 1); // "huge", refused before decoding
+  assert.equal(summary?.oversized, 1);
 });

@@ -252,7 +252,7 @@ export class Pipeline {
     // Bounds the work any expression does on one event (docs/expressions.md); checked before the
     // payload is even decoded.
     if (msg.data.length > this.#maxEventSize) {
-      c.parseErrors++;
+      c.oversized++;
       this.#decoded = undefined;
       return new Rejection(
         "too_large",
