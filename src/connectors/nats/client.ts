@@ -7,7 +7,6 @@
  */
 import {
   AuthorizationError,
-  type ConnectionOptions,
   credsAuthenticator,
   headers as createHeaders,
   type MsgHdrs,
