@@ -418,7 +418,8 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
               version: nc.info?.version ?? "",
               url: s.server,
             };
-            // Data buffered while disconnected has been written; confirm it afresh.
+            // nats.js discarded what it buffered before its last dial; what was published since has
+            // been written now: confirm it afresh.
             this.#setState("connected");
             this.#log.info("connector reconnected", {
               server: s.server,
