@@ -14,7 +14,6 @@ import {
   client,
   collectIds,
   configDir,
-  event,
   natsConnector,
   publishEvents,
   startSluice,
