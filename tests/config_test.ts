@@ -266,7 +266,7 @@ Deno.test("loadConfigTexts() reports an unknown pipeline key with a hint", () =>
   assertOneError(
     errorsOf(pipelineYaml() + "    filtr: temperature > 30\n"),
     "c.yaml:12:5: pipelines.alerts.filtr",
-    /^unknown key "filtr" \(did you mean "filter"\?\): expected one of .*\bsource, filter, sinks\b/,
+    /^unknown key "filtr" \(did you mean "filter"\?\): expected one of .*\bsource, filter, processors, sinks\b/,
   );
 });
 
@@ -769,7 +769,7 @@ Deno.test("loadConfigTexts() rejects credentials in a server URL without echoing
     "c.yaml:4:14: connectors.local.servers",
     /credentials in server URL.*auth/,
   );
-  assert.ok(!errors[0]!.includes("s3cret"), errors[0]);
+  assert.ok(!errors[0]!.includes("s3cret"), errors[0]!);
 });
 
 Deno.test("loadConfigTexts() reports a bad server URL in a list at its index", () => {
@@ -1027,8 +1027,14 @@ Deno.test("loadConfig() accepts the examples shipped in connectors/ and pipeline
     registry,
     env: () => undefined,
   });
-  assert.deepEqual([...config.connectors.keys()], ["local"]);
-  assert.deepEqual([...config.pipelines.keys()].sort(), ["site-routing", "temperature-alerts"]);
+  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
+  assert.deepEqual([...config.pipelines.keys()].sort(), [
+    "alarms",
+    "meter-averages",
+    "site-routing",
+    "temperature-alerts",
+    "temperature-by-exception",
+  ]);
   const settings = config.connectors.get("local")?.settings as NatsConnectorConfig;
   assert.deepEqual(settings.servers, ["nats://127.0.0.1:4222"]);
 });
@@ -1050,13 +1056,13 @@ async function sluiceCheck(
 Deno.test("sluice check exits 0 on the shipped examples", async () => {
   const { code, out, err } = await sluiceCheck("connectors", "pipelines");
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 1 connector, 2 pipelines in 3 files\n");
+  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
 });
 
 Deno.test("sluice check reads connectors/ and pipelines/ when given no path", async () => {
   const { code, out, err } = await sluiceCheck();
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 1 connector, 2 pipelines in 3 files\n");
+  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
 });
 
 Deno.test("sluice check exits 2 on a bad file with the error line on stderr", async () => {

@@ -1,9 +1,9 @@
 // Errors an operator reads while delivery fails: a JetStream sink whose subject no stream captures,
 // and the reason a disconnected connector cannot reconnect.
 import assert from "node:assert/strict";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
-import { pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { pollUntil } from "../dev/wait.ts";
 import { client, configDir, event, natsConnector, startSluice } from "./_delivery.ts";
 
 Deno.test("a JetStream sink whose subject no stream captures names the subject, not 'jetstream is not enabled'", async () => {

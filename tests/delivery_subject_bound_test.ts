@@ -3,8 +3,8 @@
 // on the connector shares.
 import assert from "node:assert/strict";
 import { type Msg } from "@nats-io/transport-node";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { Collector } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { Collector } from "../dev/wait.ts";
 import {
   compileTemplate,
   isRenderFailure,

@@ -3,9 +3,9 @@
 // operator can ask for health, and any other user can do neither.
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { REPO_ROOT } from "./_harness/sluice_process.ts";
-import { Collector } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { REPO_ROOT } from "../dev/sluice_process.ts";
+import { Collector } from "../dev/wait.ts";
 import { configDir, startSluice } from "./_delivery.ts";
 
 const EXAMPLE = `${REPO_ROOT}deploy/nats-server-health-permissions.conf`;
