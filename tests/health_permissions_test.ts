@@ -111,3 +111,62 @@ health:
   assert.equal(again.json<{ process: { instance: string } }>().process.instance, "gw-1");
   assert.equal((await sluice.stop()).code, 0);
 });
+
+/** The per-gateway user of docs/health-permissions.md ("Several gateways on one account"). */
+async function perGatewayUser(): Promise<string> {
+  const doc = await Deno.readTextFile(`${REPO_ROOT}docs/health-permissions.md`);
+  const section = doc.slice(doc.indexOf("## Several gateways on one account"));
+  const block = /```\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(block, "the per-gateway example in docs/health-permissions.md");
+  return block;
+}
+
+Deno.test("health permissions: a per-gateway user beats and answers only as its own instance", async () => {
+  Deno.env.set("GW_BERLIN_1_PASSWORD", "berlin-test-secret");
+  Deno.env.set("SLUICE_OPERATOR_PASSWORD", PASSWORDS.SLUICE_OPERATOR_PASSWORD);
+  await using server = await NatsServer.start({
+    extraConfig: `authorization {
+  users = [
+${await perGatewayUser()}
+    {
+      user = "sluice-operator"
+      password = $SLUICE_OPERATOR_PASSWORD
+      permissions = {
+        publish = { allow = ["sluice.health.>"] }
+        subscribe = { allow = ["sluice.heartbeat.>", "_INBOX.>"] }
+      }
+    }
+  ]
+}`,
+  });
+  await using cfg = await configDir(`connectors:
+  gw:
+    type: nats
+    servers: ${server.url}
+    auth: { user: gw-berlin-1, password: berlin-test-secret }
+pipelines:
+  alerts:
+    source: { connector: gw, subject: sensors.> }
+    sinks: [{ connector: gw, subject: alerts.high }]
+health:
+  listen: false
+  instance: gw-berlin-1
+  nats: { connector: gw, interval: 200ms }
+`);
+  await using sluice = await startSluice(cfg.file);
+  await using operator = await login(server, "sluice-operator", PASSWORDS.SLUICE_OPERATOR_PASSWORD);
+  const beats = new Collector<Beat>();
+  operator.subscribe("sluice.heartbeat.>", { callback: (_e, m) => beats.push(m.json<Beat>()) });
+  await operator.flush();
+  await beats.waitForCount(1, 15_000, "a heartbeat from gw-berlin-1");
+  assert.equal(beats.items[0]?.instance, "gw-berlin-1");
+  // allow_responses lets the gateway answer without a publish permission on reply subjects.
+  const reply = await operator.request("sluice.health.gw-berlin-1", "", { timeout: 10_000 });
+  assert.equal(reply.json<{ process: { instance: string } }>().process.instance, "gw-berlin-1");
+
+  // The same user cannot beat for another instance.
+  await using impostor = await login(server, "gw-berlin-1", "berlin-test-secret");
+  impostor.publish("sluice.heartbeat.gw-paris-1", "{}");
+  await refused(impostor, "publish", "sluice.heartbeat.gw-paris-1");
+  assert.equal((await sluice.stop()).code, 0);
+});
