@@ -32,6 +32,8 @@ export interface BufferDecl {
 /** A source, sink or dead letter: the connector it uses and its type-specific settings. */
 export interface EndpointDecl {
   connector: string;
+  /** The subject or topic as written (the connector type's `addressKey`), for logs. */
+  address?: string | undefined;
   settings: unknown;
   /** The sink's outbox, when it has one (never on a source). */
   buffer?: BufferDecl | undefined;
@@ -50,6 +52,8 @@ export interface PipelineDecl {
   deadLetter: EndpointDecl | undefined;
   /** `reply: true`: each request is answered with the resulting event (or an error reply). */
   reply: boolean;
+  /** Largest payload decoded (`max_event_size`, bytes); the default when undefined. */
+  maxEventSize?: number | undefined;
   fingerprint: string;
   location: Location;
 }

@@ -96,6 +96,7 @@ export function checkPipeline(
     sinks: sinks as EndpointDecl[],
     deadLetter,
     reply,
+    maxEventSize: parsed.data.max_event_size,
     fingerprint: canonicalJson(raw),
     location: file.locate(path, { key: true }),
   };

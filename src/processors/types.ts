@@ -41,6 +41,11 @@ export interface ProcessorResources {
   /** The wall clock in ms; tests may replace it. */
   now(): number;
   /**
+   * Runs `fn` once after `ms` and returns what cancels it (a window's clock). Tests replace it
+   * together with `now`. Default: a timer that does not keep the process alive by itself.
+   */
+  setTimer?(fn: () => void, ms: number): () => void;
+  /**
    * Sends a request through the named connector (one the factory listed in `connectors`, which
    * the pipeline holds open while it runs). The connector is looked up per call, so a processor
    * carried over a reload that replaced the connector uses the new one. Absent where no

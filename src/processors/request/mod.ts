@@ -44,7 +44,8 @@ const schema = z.strictObject({
   ),
   max_in_flight: z.int().min(1, "expected at least 1").max(100_000, "expected at most 100000")
     .default(DEFAULT_MAX_IN_FLIGHT).describe(
-      "Most requests outstanding at once; an event over it fails (dead letter)",
+      "Most requests outstanding at once; an event over it fails (dead letter), or from " +
+        "JetStream is redelivered",
     ),
 }).describe("Ask a service once per event and set its reply into the event")
   .meta({
