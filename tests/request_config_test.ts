@@ -3,7 +3,10 @@
  * names, and `reply: true` pipelines. No server is needed.
  */
 import assert from "node:assert/strict";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { parse } from "yaml";
 import { z } from "zod";
+import { configJsonSchema } from "../src/cli/schema.ts";
 import type { Config } from "../src/config/config.ts";
 import { loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
@@ -193,5 +196,30 @@ Deno.test("a reply pipeline on a connector type that cannot answer is reported a
     [
       'c.yaml:7:12: pipelines.convert.reply: reply: true needs a source that can answer requests; connector type "plain" cannot',
     ],
+  );
+});
+
+Deno.test("the JSON Schema requires sinks exactly when a pipeline does not reply", () => {
+  const validate = new Ajv2020({ allErrors: true, strict: true }).compile(
+    configJsonSchema(builtinRegistry()),
+  );
+  const pipeline = (extra: string) =>
+    parse(lines(
+      "connectors: {local: {type: nats}}",
+      "pipelines:",
+      "  p:",
+      "    source: {connector: local, subject: svc.a}",
+      extra,
+    ));
+  assert.ok(validate(pipeline("    reply: true")), JSON.stringify(validate.errors));
+  assert.ok(!validate(pipeline("    reply: false")));
+  assert.ok(!validate(pipeline("    sinks: []")));
+  assert.ok(validate(pipeline("    sinks: [{connector: local, subject: out}]")));
+  assert.ok(
+    validate(pipeline(
+      "    processors: [{request: {connector: local, subject: 'r.{id}', into: m, cache: {ttl: 1m}}}]\n" +
+        "    sinks: [{connector: local, subject: out}]",
+    )),
+    JSON.stringify(validate.errors),
   );
 });
