@@ -194,14 +194,17 @@ Deno.test("a reply pipeline answers each request with the resulting event", asyn
   const convert = sluice.records.find((r) =>
     r.msg === "pipeline summary" && r.pipeline === "convert"
   );
-  assert.deepEqual([convert?.in, convert?.passed, convert?.errors], [2, 2, 0]);
+  assert.deepEqual(
+    [convert?.in, convert?.passed, convert?.replied, convert?.reply_errors, convert?.errors],
+    [2, 2, 1, undefined, 0],
+  );
 });
 
 Deno.test("dropped, malformed and failed requests get an error reply at once", async () => {
   await using server = await NatsServer.start();
   await using nc = await client(server);
   await using cfg = await configDir(config(server.url, SERVICES));
-  await using _sluice = await startSluice(cfg.file);
+  await using sluice = await startSluice(cfg.file);
 
   // The caller's timeout is far beyond the test's bounds: a reply must come without waiting.
   const ask = (subject: string, data: string | Uint8Array) =>
@@ -221,6 +224,14 @@ Deno.test("dropped, malformed and failed requests get an error reply at once", a
     assert.match(reply.headers?.get("Sluice-Error") ?? "", reason);
     assert.equal(reply.headers?.get("Nats-Service-Error"), reply.headers?.get("Sluice-Error"));
   }
+  assert.equal((await sluice.stop()).code, 0);
+  const counted = sluice.records.filter((r) => r.msg === "pipeline summary")
+    .map((r) => [r.pipeline, r.reply_errors, r.replied]).sort();
+  assert.deepEqual(counted, [
+    ["convert", 3, undefined],
+    ["lookup", 1, undefined],
+    ["validate", 2, undefined],
+  ]);
 });
 
 Deno.test("two instances in one queue group share requests, each answered once", async () => {

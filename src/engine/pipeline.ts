@@ -56,16 +56,6 @@ export interface ProcessorHealth {
   stats?: ProcessorStats | undefined;
 }
 
-/** Answers of a `reply: true` pipeline, for health. */
-export interface ReplyCounters {
-  /** Requests answered with the resulting event. */
-  answered: number;
-  /** Requests answered with an empty error reply (dropped, invalid or failed events). */
-  errors: number;
-  /** Answers that could not be sent (the connector refused them). */
-  failed: number;
-}
-
 /** A processor of a running chain: its declaration, its instance (with state) and its counters. */
 interface ChainProcessor {
   readonly decl: ProcessorDecl;
@@ -93,7 +83,6 @@ export class Pipeline {
   readonly #chain: ChainProcessor[];
   /** `reply: true`: requests are answered through {@link Pipeline.#respond}. */
   readonly #replies: boolean;
-  readonly #answers: ReplyCounters = { answered: 0, errors: 0, failed: 0 };
   /** True when a processor may wait: events then complete through {@link Pipeline.#tail}. */
   readonly #ordered: boolean;
   /** The completion of the last event handed to the ordered path. */
@@ -261,11 +250,6 @@ export class Pipeline {
       keys: p.instance.keys?.() ?? 0,
       stats: p.instance.stats?.(),
     }));
-  }
-
-  /** What a `reply: true` pipeline answered; all zero for other pipelines. */
-  replies(): Readonly<ReplyCounters> {
-    return this.#answers;
   }
 
   /**
@@ -512,18 +496,18 @@ export class Pipeline {
   }
 
   #answerError(answer: NonNullable<InboundMessage["answer"]>, status: number, reason: string) {
-    this.#answers.errors++;
+    this.counters.replyErrors++;
     const failure = answer(EMPTY, {
       "Sluice-Error": reason,
       "Nats-Service-Error": reason,
       "Nats-Service-Error-Code": String(status),
     });
-    if (failure) this.#answers.failed++;
+    if (failure) this.counters.replyFailures++;
   }
 
   #count(failure: SendFailure | undefined): void {
-    if (failure) this.#answers.failed++;
-    else this.#answers.answered++;
+    if (failure) this.counters.replyFailures++;
+    else this.counters.replied++;
   }
 
   /**
