@@ -34,7 +34,13 @@ export class NatsSink implements Sink {
     this.#msgId = config.msg_id === undefined ? undefined : msgIdFunction(config.msg_id);
   }
 
+  /**
+   * While the connection is down an event is refused (a sink error: counted, dead-lettered) rather
+   * than handed to the client: nats.js discards what it buffered when it dials again, so such an
+   * event would be lost while counted as passed.
+   */
   send(event: unknown, msg: InboundMessage, extra?: HeaderValues): SendResult {
+    if (!this.connector.connected) return this.connector.unavailable();
     return this.publish(event, msg, extra);
   }
 
