@@ -422,3 +422,29 @@ Deno.test("a request through another connector opens that connector for the pipe
   const [m] = await out.waitForCount(1, 10_000, "the enriched event");
   assert.deepEqual(m!.json(), { sensor: "t1", meta: { via: "lookup" } });
 });
+
+Deno.test("a reply pipeline answers 400 when its sink cannot render a subject, and dead-letters it", async () => {
+  await using server = await NatsServer.start();
+  await using nc = await client(server);
+  const out = await collect(nc, "sites.>");
+  const dlq = await collect(nc, "dlq.route");
+  await using cfg = await configDir(config(
+    server.url,
+    `  route:
+    source: { connector: local, subject: svc.route }
+    sinks: [{ connector: local, subject: "sites.{site}" }]
+    dead_letter: { connector: local, subject: dlq.route }
+    reply: true
+`,
+  ));
+  await using _sluice = await startSluice(cfg.file);
+  const ok = await nc.request("svc.route", '{"site":"oslo"}', { timeout: 60_000 });
+  assert.equal(ok.string(), '{"site":"oslo"}');
+  const [sent] = await out.waitForCount(1, 10_000, "the routed event");
+  assert.equal(sent!.subject, "sites.oslo");
+  const bad = await nc.request("svc.route", '{"x":1}', { timeout: 60_000 });
+  assert.equal(bad.headers?.get("Nats-Service-Error-Code"), "400");
+  assert.equal(bad.headers?.get("Sluice-Error"), "template value {site} is missing");
+  const [dead] = await dlq.waitForCount(1, 10_000, "the dead letter");
+  assert.equal(dead!.string(), '{"x":1}');
+});

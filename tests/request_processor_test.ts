@@ -207,3 +207,11 @@ Deno.test("request fails an event whose subject cannot be rendered, before sendi
   assert.throws(() => processor.process([1], meta), /the event is not a JSON object/);
   assert.equal(sent.length, 0);
 });
+
+Deno.test("request fails an event whose body cannot be evaluated, before sending", () => {
+  const { processor, sent } = requestProcessor(
+    `{connector: local, subject: svc, body: '{"id": sensor}', into: r}`,
+  );
+  assert.throws(() => processor.process({ name: "x" }, meta), /sensor/);
+  assert.equal(sent.length, 0);
+});
