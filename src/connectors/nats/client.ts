@@ -18,6 +18,8 @@ import type {
   Connector,
   ConnectorHealth,
   ConnectorState,
+  ControlPlane,
+  ControlPlaneConnector,
   Resources,
   SendFailure,
   ServingConnector,
@@ -30,6 +32,7 @@ import { describeMissing, missingPermission } from "../../permissions.ts";
 import type { NatsConnectorConfig, NatsSinkConfig, NatsSourceConfig } from "./schema.ts";
 import { JetStreamSink } from "./jetstream_sink.ts";
 import { JetStreamSource } from "./jetstream_source.ts";
+import { NatsControlPlane } from "./control_plane.ts";
 import { connect } from "./deno_transport.ts";
 import { NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
@@ -39,7 +42,7 @@ const CONFIRM_EVERY_BYTES = 64 * 1024;
 
 /** The shared client behind every source and sink of one `type: nats` connector. */
 export class NatsConnector
-  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector {
+  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector, ControlPlaneConnector {
   readonly name: string;
   readonly type = "nats";
   readonly #config: NatsConnectorConfig;
@@ -228,6 +231,11 @@ export class NatsConnector
         }
       },
     };
+  }
+
+  /** The fleet control plane (JetStream KV, NATS services) over the live connection. */
+  controlPlane(): ControlPlane {
+    return new NatsControlPlane(this.connection);
   }
 
   /** Resolves once the server has everything published so far. */
