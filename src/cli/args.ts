@@ -31,6 +31,7 @@ Usage:
   sluice status [--url URL]
                            Show the health of a running sluice (its health: endpoints);
                            exit 0 when ready, 1 when not ready or unreachable
+  sluice fleet COMMAND ...  Deploy pipelines to gateways over NATS (see sluice fleet --help)
   sluice --help | --version
 
 PATH is a YAML file or a directory of *.yaml / *.yml files (not recursive).

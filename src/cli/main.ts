@@ -8,6 +8,7 @@ import { createLogger } from "../log.ts";
 import { describeMissing, missingPermission } from "../permissions.ts";
 import { VERSION } from "../version.ts";
 import { HELP, parseInvocation } from "./args.ts";
+import { fleetMain } from "./fleet.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
 import { status } from "./status.ts";
 
@@ -21,6 +22,8 @@ export const stdio: Output = {
 
 /** Runs the CLI with `args`; resolves to the exit code. */
 export async function main(args: readonly string[], output: Output = stdio): Promise<number> {
+  // `fleet` has its own subcommands and flags (fleet_args.ts).
+  if (args[0] === "fleet") return await fleetMain(args.slice(1), output);
   let inv;
   try {
     inv = parseInvocation(args);
