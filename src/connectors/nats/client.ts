@@ -353,6 +353,7 @@ export class NatsConnector
       ignoreClusterUpdates: false,
     };
     if (c.name) options.name = c.name;
+    if (c.inbox_prefix) options.inboxPrefix = c.inbox_prefix;
     const a = c.auth;
     if (a?.token !== undefined) options.token = a.token;
     if (a?.user !== undefined) {
