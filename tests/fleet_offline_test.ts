@@ -1,0 +1,81 @@
+/**
+ * Fleet while away: a gateway that was down during a deploy applies the new version when it comes
+ * back; one that starts without its uplink runs the last applied pipelines from `state_dir`, and
+ * catches up once the uplink is back.
+ */
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { NatsServer } from "../dev/nats_server.ts";
+import { applied, fleet, fleetJson, pipelineFile, revisionOf, startGateway } from "./_fleet.ts";
+
+type Written = { revision: number }[];
+
+/** Sends one event through pipeline `away` and returns its `version`. */
+async function versionSeen(nc: NatsConnection): Promise<number> {
+  const sub = nc.subscribe("out.away", { max: 1 });
+  await nc.flush();
+  nc.publish("in.away", JSON.stringify({ x: 1 }));
+  for await (const m of sub) return m.json<{ version: number }>().version;
+  throw new Error("no event came out");
+}
+
+Deno.test("fleet: down during a deploy, then started without its uplink", async (t) => {
+  // The control plane (uplink) and the data plane (local) are separate servers, as on a gateway.
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using local = await NatsServer.start();
+  const dir = await Deno.makeTempDir({ prefix: "sluice-fleet-away-" });
+  const stateDir = `${dir}/state`;
+  const nc = await connect({ servers: local.url });
+  const deployVersion = async (v: number) => {
+    const file = await pipelineFile(dir, "away", `    processors: [{map: {version: "${v}"}}]\n`);
+    return revisionOf(await fleetJson<Written>(uplink.url, "deploy", file, "--to", "gw-a"));
+  };
+  const gateway = () =>
+    startGateway({ id: "gw-a", uplink: uplink.url, local: local.url, stateDir });
+  try {
+    assert.equal((await fleet(uplink.url, "init")).code, 0);
+
+    await t.step(
+      "a gateway down during a deploy runs the new version when it is back",
+      async () => {
+        const r1 = await deployVersion(1);
+        {
+          await using gw = await gateway();
+          await applied(gw, "away", r1);
+          assert.equal(await versionSeen(nc), 1);
+          assert.equal((await gw.proc.stop()).code, 0);
+        }
+        const r2 = await deployVersion(2);
+        await using gw = await gateway();
+        // It starts with what it last applied, then applies what the bucket holds now.
+        const loaded = await gw.proc.waitForMsg("fleet state loaded");
+        assert.equal(loaded.pipelines, "away");
+        await applied(gw, "away", r2);
+        assert.equal(await versionSeen(nc), 2);
+        assert.equal((await gw.proc.stop()).code, 0);
+        const state = JSON.parse(await Deno.readTextFile(`${stateDir}/applied.json`));
+        assert.equal(state.pipelines.away.revision, r2);
+      },
+    );
+
+    await t.step("started without its uplink, it runs the pipelines of state_dir", async () => {
+      await uplink.kill(); // keeps its JetStream store for the restart below
+      await using gw = await gateway();
+      await gw.proc.waitForLog((r) => r.msg === "pipeline started" && r.pipeline === "away");
+      assert.equal(await versionSeen(nc), 2);
+      const unreachable = await gw.proc.waitForLog((r) =>
+        r.msg === "connector unreachable, retrying" && r.connector === "uplink"
+      );
+      assert.ok(unreachable);
+      // Back online, it catches up with a deploy made meanwhile.
+      await uplink.restart();
+      await gw.proc.waitForMsg("fleet synced");
+      const r3 = await deployVersion(3);
+      await applied(gw, "away", r3);
+      assert.equal(await versionSeen(nc), 3);
+    });
+  } finally {
+    await nc.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
