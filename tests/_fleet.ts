@@ -20,6 +20,8 @@ export interface GatewayOptions {
   pipelines?: string;
   /** Reuse a state directory (a restarted gateway). */
   stateDir?: string;
+  /** `fleet.domain`: the JetStream domain of the bucket (a hub behind a leaf node). */
+  domain?: string;
 }
 
 /** A running test gateway. */
@@ -47,7 +49,7 @@ fleet:
   id: ${o.id}
   labels: {${labels}}
   state_dir: ${stateDir}
-${o.pipelines ? `pipelines:\n${o.pipelines}` : ""}`;
+${o.domain ? `  domain: ${o.domain}\n` : ""}${o.pipelines ? `pipelines:\n${o.pipelines}` : ""}`;
   const file = `${dir}/gateway.yaml`;
   await Deno.writeTextFile(file, yaml);
   const proc = SluiceProcess.start(["run", "--log-format", "json", file]);

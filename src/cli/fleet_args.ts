@@ -39,6 +39,8 @@ export interface FleetInvocation {
   operands: string[];
   connection: FleetConnection;
   bucket: string;
+  /** The JetStream domain holding the bucket, when not the server's own. */
+  domain: string | undefined;
   json: boolean;
   /** deploy, undeploy: who for. */
   targets: Target[];
@@ -71,6 +73,7 @@ Connection (every command):
   --server URL           nats:// URL of the control plane (default: $NATS_URL)
   --creds FILE | --user USER --password PASS | --token TOKEN
   --bucket NAME          The KV bucket (default: ${DEFAULT_FLEET_BUCKET})
+  --domain NAME          The JetStream domain holding the bucket (when connected to a leaf node)
 
 Deployed files hold pipelines: only (connectors and credentials stay on the gateways) and are
 read without environment: \${VAR} is an error, \${VAR:-default} takes the default. deploy checks
@@ -102,6 +105,7 @@ export function parseFleetInvocation(
         password: { type: "string" },
         token: { type: "string" },
         bucket: { type: "string", default: DEFAULT_FLEET_BUCKET },
+        domain: { type: "string" },
         json: { type: "boolean", default: false },
         all: { type: "boolean", default: false },
         to: { type: "string" },
@@ -120,6 +124,7 @@ export function parseFleetInvocation(
   const base = {
     operands,
     bucket: v.bucket,
+    domain: v.domain,
     json: v.json,
     targets: [] as Target[],
     revision: undefined as number | undefined,

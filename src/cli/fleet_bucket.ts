@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { jetstream } from "@nats-io/jetstream";
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { parse, stringify } from "yaml";
@@ -16,9 +17,15 @@ import type { FleetInvocation } from "./fleet_args.ts";
 import { table } from "./fleet_format.ts";
 import { EXIT, type Output } from "./run.ts";
 
+/** The KV manager of the bucket's JetStream (in `domain` when given). */
+function kvm(nc: NatsConnection, domain: string | undefined): Kvm {
+  return new Kvm(domain ? jetstream(nc, { domain }) : nc);
+}
+
 /** Opens the bucket, saying how to create it when it is missing. */
-async function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
-  const kv = await new Kvm(nc).open(bucket);
+async function openBucket(nc: NatsConnection, inv: FleetInvocation): Promise<KV> {
+  const bucket = inv.bucket;
+  const kv = await kvm(nc, inv.domain).open(bucket);
   try {
     await kv.status();
   } catch (e) {
@@ -36,7 +43,7 @@ async function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
 
 /** `sluice fleet init`: creates the bucket (or finds it), keeping `history` revisions per key. */
 export async function init(nc: NatsConnection, inv: FleetInvocation, out: Output): Promise<number> {
-  const kv = await new Kvm(nc).create(inv.bucket, {
+  const kv = await kvm(nc, inv.domain).create(inv.bucket, {
     history: inv.history,
     description: "Sluice fleet: deployed pipelines (sluice fleet deploy)",
   });
@@ -71,7 +78,7 @@ export async function deploy(
   }
   const nc = await connect();
   try {
-    const kv = await openBucket(nc, inv.bucket);
+    const kv = await openBucket(nc, inv);
     const written: { pipeline: string; key: string; target: string; revision: number }[] = [];
     for (const [name, raw] of pipelines) {
       const text = stringify({ pipelines: { [name]: raw } });
@@ -100,7 +107,7 @@ export async function undeploy(
   out: Output,
 ): Promise<number> {
   const name = inv.operands[0]!;
-  const kv = await openBucket(nc, inv.bucket);
+  const kv = await openBucket(nc, inv);
   const done: { pipeline: string; key: string; target: string }[] = [];
   const missing: string[] = [];
   for (const target of inv.targets) {
@@ -141,7 +148,7 @@ export async function history(
   out: Output,
 ): Promise<number> {
   const name = inv.operands[0]!;
-  const kv = await openBucket(nc, inv.bucket);
+  const kv = await openBucket(nc, inv);
   const entries = await historyOf(kv, name);
   if (inv.json) {
     out.out(JSON.stringify(entries.map((e) => ({
@@ -183,7 +190,7 @@ export async function rollback(
   out: Output,
 ): Promise<number> {
   const name = inv.operands[0]!;
-  const kv = await openBucket(nc, inv.bucket);
+  const kv = await openBucket(nc, inv);
   const entries = await historyOf(kv, name);
   let restore: KvEntry | undefined;
   if (inv.revision !== undefined) {

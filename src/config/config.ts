@@ -93,6 +93,8 @@ export interface FleetDecl {
   labels: Record<string, string>;
   /** The JetStream KV bucket holding deployed pipelines. */
   bucket: string;
+  /** The JetStream domain of the bucket's server, when it is not the connector's own. */
+  domain?: string | undefined;
   /** Where the last applied deployed pipelines are kept. */
   stateDir: string;
   /** Where the section was declared. */

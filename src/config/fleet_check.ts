@@ -84,6 +84,7 @@ export function checkFleet(
     id,
     labels: input.labels,
     bucket: input.bucket,
+    domain: input.domain,
     stateDir: input.state_dir,
     location: file.locate(path, { key: true }),
   };

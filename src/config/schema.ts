@@ -114,6 +114,10 @@ export const fleetSchema = z
       "expected a bucket name of letters, digits, '-' and '_'",
     )
       .default(DEFAULT_FLEET_BUCKET).describe("The JetStream KV bucket holding deployed pipelines"),
+    domain: z.string().regex(/^[A-Za-z0-9_-]+$/, "expected a JetStream domain name").optional()
+      .describe(
+        "JetStream domain of the server holding the bucket, e.g. a hub reached through a leaf node",
+      ),
     state_dir: z.string().min(1, "expected a directory").describe(
       "Directory where the last applied deployed pipelines are kept, for a start while offline",
     ),

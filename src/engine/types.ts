@@ -207,12 +207,14 @@ export interface ControlPlane {
    * Watches the keys matching any of `filters` (`*` one token, a final `>` the rest), first
    * delivering what the bucket holds for them, then every change. `onChange` must not throw.
    *
+   * @param domain The JetStream domain holding the bucket (a hub reached through a leaf node).
    * @throws when the bucket does not exist or the watch is refused (permissions).
    */
   watch(
     bucket: string,
     filters: readonly string[],
     onChange: (change: KeyValueChange) => void,
+    domain?: string,
   ): Promise<KeyValueWatch>;
   /** Starts answering as a service; resolves once its subscriptions are made. */
   addService(spec: ServiceSpec): Promise<{ stop(): Promise<void> }>;

@@ -369,6 +369,7 @@ export class FleetAgent {
             this.#decl.bucket,
             gatewayFilters(this.#decl.id, this.#decl.labels),
             (change) => this.#onChange(change),
+            this.#decl.domain,
           );
         } catch (e) {
           this.#failed(`fleet bucket "${this.#decl.bucket}" cannot be watched`, e);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
@@ -40,8 +41,9 @@ export class NatsControlPlane implements ControlPlane {
     bucket: string,
     filters: readonly string[],
     onChange: (change: KeyValueChange) => void,
+    domain?: string,
   ): Promise<KeyValueWatch> {
-    const kv = await new Kvm(this.#nc).open(bucket);
+    const kv = await new Kvm(domain ? jetstream(this.#nc, { domain }) : this.#nc).open(bucket);
     const stops: (() => void)[] = [];
     const readies: Promise<void>[] = [];
     try {
