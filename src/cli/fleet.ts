@@ -13,6 +13,17 @@ import { FLEET_HELP, type FleetInvocation, parseFleetInvocation } from "./fleet_
 import { gatewayStatus, listGateways } from "./fleet_gateways.ts";
 import { EXIT, type Output } from "./run.ts";
 
+/**
+ * What `sluice permissions fleet ...` grants the operator CLI: a short-lived command run by hand,
+ * which reads the files it deploys, a creds file, `NATS_URL`, and reaches the server it is given.
+ */
+export const FLEET_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys",
+];
+
 /** Runs `sluice fleet` with the arguments after `fleet`; resolves to the exit code. */
 export async function fleetMain(args: readonly string[], output: Output): Promise<number> {
   let inv: FleetInvocation;
