@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "../dev/nats_server.ts";
+import type { LogRecord } from "../dev/sluice_process.ts";
 import { applied, fleet, fleetJson, pipelineFile, revisionOf, startGateway } from "./_fleet.ts";
 
 type Written = { revision: number }[];
@@ -76,6 +77,49 @@ Deno.test("fleet: down during a deploy, then started without its uplink", async 
     });
   } finally {
     await nc.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fleet: a reload that replaces the uplink connector keeps deployed pipelines", async () => {
+  await using server = await NatsServer.start({ jetstream: true });
+  const dir = await Deno.makeTempDir({ prefix: "sluice-fleet-rebind-" });
+  try {
+    assert.equal((await fleet(server.url, "init")).code, 0);
+    await using gw = await startGateway({ id: "gw-r", uplink: server.url });
+    await gw.proc.waitForMsg("fleet synced");
+    const deploy = async (v: number) => {
+      const file = await pipelineFile(dir, "kept", `    processors: [{map: {version: "${v}"}}]\n`);
+      return revisionOf(await fleetJson<Written>(server.url, "deploy", file, "--all"));
+    };
+    await applied(gw, "kept", await deploy(1));
+    // A changed declaration of the uplink: the engine replaces its client; the fleet follows.
+    const yaml = await Deno.readTextFile(gw.file);
+    await Deno.writeTextFile(
+      gw.file,
+      yaml.replace("uplink: {type: nats,", "uplink: {type: nats, name: renamed,"),
+    );
+    gw.proc.signal("SIGHUP");
+    await gw.proc.waitForLog((r) =>
+      r.msg === "reloaded" && Array.isArray(r.connectors_replaced) &&
+      r.connectors_replaced.includes("uplink")
+    );
+    const records = gw.proc.records;
+    const after = (index: number) => (r: LogRecord) => records.indexOf(r) > index;
+    const firstSync = records.findIndex((r) => r.msg === "fleet synced");
+    const second = await gw.proc.waitForLog(
+      (r) => r.msg === "fleet synced" && after(firstSync)(r),
+      undefined,
+      "the fleet to sync again on the new connection",
+    );
+    // Re-reading the bucket restarts nothing, and deploys reach the gateway on the new connection.
+    const resync = await gw.proc.waitForLog((r) =>
+      r.msg === "fleet applied" && r.reason === "fleet sync" && after(records.indexOf(second))(r)
+    );
+    assert.equal(resync.stopped, "");
+    assert.equal(resync.started, "");
+    await applied(gw, "kept", await deploy(2));
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -72,7 +72,7 @@ export class FleetAgent {
   #hooks: FleetHooks | undefined;
   #local: Config | undefined;
   /** What the bucket holds for this gateway, by key (deleted keys absent). */
-  readonly #entries = new Map<string, Entry>();
+  #entries = new Map<string, Entry>();
   /** The bucket's current state has been read: until then, `state_dir` is what is wanted. */
   #synced = false;
   /** The deployed versions running now, by pipeline name. */
@@ -139,6 +139,9 @@ export class FleetAgent {
 
   /** Applies a reloaded local configuration together with the deployed pipelines. */
   applyLocal(local: Config): Promise<ReloadPlan> {
+    if (JSON.stringify(fleetSettings(local.fleet)) !== JSON.stringify(fleetSettings(this.#decl))) {
+      this.#log.warn("the fleet section changed: it takes effect on the next start");
+    }
     return this.#enqueue(() => {
       this.#local = local;
       return this.#applyOnce("local reload");
@@ -305,15 +308,20 @@ export class FleetAgent {
     c.publishBytes(reportSubject(this.#decl.id), data);
   }
 
-  #onChange(change: KeyValueChange): void {
-    if (change.value === undefined) this.#entries.delete(change.key);
+  /**
+   * Records a change in `entries`; once the watch is live (it delivered what the bucket held),
+   * asks for an apply. Until then nothing is applied, so a new watch (after a failure or a
+   * reload that replaced the connector) never applies a partial view of the bucket.
+   */
+  #onChange(entries: Map<string, Entry>, change: KeyValueChange, live: boolean): void {
+    if (change.value === undefined) entries.delete(change.key);
     else {
-      this.#entries.set(change.key, {
+      entries.set(change.key, {
         revision: change.revision,
         text: new TextDecoder().decode(change.value),
       });
     }
-    this.#requestSync("fleet change");
+    if (live) this.#requestSync("fleet change");
   }
 
   /** Holds the control plane up: connect, serve, watch; again after a failure or a rebind. */
@@ -362,13 +370,14 @@ export class FleetAgent {
     }
     try {
       while (!signal.aborted && this.#engine?.connectors.get(this.#decl.connector) === c) {
-        this.#entries.clear();
+        const entries = new Map<string, Entry>();
+        let live = false;
         let watch;
         try {
           watch = await cp.watch(
             this.#decl.bucket,
             gatewayFilters(this.#decl.id, this.#decl.labels),
-            (change) => this.#onChange(change),
+            (change) => this.#onChange(entries, change, live),
             this.#decl.domain,
           );
         } catch (e) {
@@ -379,6 +388,8 @@ export class FleetAgent {
         try {
           await Promise.race([watch.ready, aborted(signal)]);
           if (signal.aborted) return;
+          this.#entries = entries;
+          live = true;
           this.#synced = true;
           this.#lastError = undefined;
           this.#log.info("fleet synced", { bucket: this.#decl.bucket, keys: this.#entries.size });
@@ -401,6 +412,13 @@ export class FleetAgent {
     this.#lastError = `${what}: ${error}`;
     this.#log.warn(what, { error, retry_in_ms: RETRY_MS });
   }
+}
+
+/** The settings of a `fleet` section, without where it was declared. */
+function fleetSettings(decl: FleetDecl | undefined) {
+  if (!decl) return undefined;
+  const { location: _location, ...settings } = decl;
+  return settings;
 }
 
 function outcomeFields(o: Outcome): Partial<PipelineReport> {
