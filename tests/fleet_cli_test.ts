@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { NatsServer } from "../dev/nats_server.ts";
 import { runSluice } from "../dev/sluice_process.ts";
+import { parseInvocation } from "../src/cli/args.ts";
+import { derivePermissions } from "../src/cli/permissions.ts";
 import { loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
@@ -203,4 +205,31 @@ Deno.test("keys: one per pipeline and target; the most specific target wins", ()
   assert.equal(desired.get("p")?.text, "own");
   assert.equal(desired.get("q")?.text, "all-q");
   assert.equal(desired.get("r")?.text, "new label");
+});
+
+Deno.test("sluice permissions grants a fleet gateway its state_dir, and the fleet CLI its needs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-fleet-perm-flags-" });
+  try {
+    const file = await writeFile(
+      dir,
+      "gw.yaml",
+      "connectors:\n  up: {type: nats, servers: nats://127.0.0.1:4222}\n" +
+        `fleet: {connector: up, id: gw-1, state_dir: ${dir}/state}\n`,
+    );
+    const grants = await derivePermissions(parseInvocation(["run", file]), {
+      resolveHost: () => Promise.resolve([]),
+    });
+    assert.ok(grants.write.has(`${dir}/state`));
+    assert.ok(grants.read.has(`${dir}/state`));
+    const flags = await runSluice(["permissions", "fleet", "ls", "--server", "nats://h:4222"]);
+    assert.equal(flags.code, 0);
+    assert.deepEqual(flags.stdout.trim().split("\n"), [
+      "--allow-read",
+      "--allow-net",
+      "--allow-env",
+      "--allow-sys",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
