@@ -50,6 +50,8 @@ export interface PipelineDecl {
   processors: ProcessorDecl[];
   sinks: EndpointDecl[];
   deadLetter: EndpointDecl | undefined;
+  /** Largest payload decoded (`max_event_size`, bytes); the default when undefined. */
+  maxEventSize?: number | undefined;
   fingerprint: string;
   location: Location;
 }

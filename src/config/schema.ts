@@ -152,6 +152,9 @@ const endpoint = (description: string) =>
     connector: z.string().describe("Name of the connector to use"),
   }).describe(description);
 
+/** Default of a pipeline's `max_event_size`: 1 MiB, far above a sensor reading. */
+export const DEFAULT_MAX_EVENT_SIZE = 1024 * 1024;
+
 /** Default of `buffer.max_size`: 64 MiB of events. */
 export const DEFAULT_BUFFER_MAX_SIZE = 64 * 1024 * 1024;
 
@@ -202,6 +205,10 @@ export const pipelineSchema = z.strictObject({
   ),
   sinks: z.array(pipelineSink).min(1, "expected at least one sink"),
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
+  max_event_size: size(
+    "Largest payload decoded; a larger one is dead-lettered before decoding, which bounds the " +
+      "time any expression spends on one event (docs/expressions.md)",
+  ).default(DEFAULT_MAX_EVENT_SIZE).meta({ examples: ["64KiB"] }),
 });
 
 /** The parsed form of {@link pipelineSchema}. */
