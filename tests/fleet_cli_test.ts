@@ -97,6 +97,22 @@ Deno.test("fleet deploy refuses invalid files; nothing is written", async (t) =>
       },
     );
 
+    await t.step("an outbox path outside the gateway's outbox directory", async () => {
+      const file = await writeFile(
+        dir,
+        "outbox.yaml",
+        "pipelines:\n  o:\n    source: {connector: local, subject: in}\n" +
+          "    sinks: [{connector: local, subject: out, buffer: {path: /etc/passwd}}]\n",
+      );
+      const r = await fleet(url, "deploy", file, "--all");
+      assert.equal(r.code, 2);
+      assert.match(
+        r.stderr,
+        /:4:\d+: pipelines\.o\.sinks\[0\]\.buffer\.path: a deployed pipeline's outbox path is relative/,
+      );
+      await nothingWritten("o");
+    });
+
     await t.step("usage errors exit 2", async () => {
       const cases: [string[], RegExp][] = [
         [["deploy", `${dir}/good.yaml`], /needs a target/],

@@ -173,6 +173,18 @@ Deno.test("fleet: discovery, targeting, undeploy, rejection, reload and drain on
       for await (const m of sub) assert.equal(m.json<{ t: number }>().t, 31);
     });
 
+    await t.step("a deployed outbox lives under state_dir/outbox", async () => {
+      const file = `${dir}/buffered.yaml`;
+      await Deno.writeTextFile(
+        file,
+        "pipelines:\n  buffered:\n    source: {connector: local, subject: in.buffered}\n" +
+          "    sinks: [{connector: local, subject: out.buffered, buffer: {path: buffered.db}}]\n",
+      );
+      const rev = revisionOf(await fleetJson<Written>(url, "deploy", file, "--to", "gw-01"));
+      await applied(gw1, "buffered", rev);
+      assert.ok((await Deno.stat(`${gw1.stateDir}/outbox/buffered.db`)).isFile);
+    });
+
     await t.step("a local pipeline's name deployed is a reported clash", async () => {
       const file = await pipelineFile(dir, "local-one");
       const rev = revisionOf(await fleetJson<Written>(url, "deploy", file, "--to", "gw-01"));
@@ -188,7 +200,7 @@ Deno.test("fleet: discovery, targeting, undeploy, rejection, reload and drain on
       await gw1.proc.waitForLog((r) => r.msg === "reloaded" && r.changed === false);
       const s = await fleetJson<GatewayStatus>(url, "status", "gw-01");
       const running = s.pipelines.filter((p) => p.state === "running").map((p) => p.name);
-      assert.deepEqual(running, ["everywhere", "local-one", "oslo-only"]);
+      assert.deepEqual(running, ["buffered", "everywhere", "local-one", "oslo-only"]);
     });
 
     await t.step("the reload and drain endpoints", async () => {

@@ -42,6 +42,35 @@ function onlyPipelines(d: Declarations, errors: ConfigError[]): void {
   }
 }
 
+/** Where a deployed pipeline's outboxes go: under `state_dir`, never where the file says. */
+export const OUTBOX_DIR = "outbox";
+
+/**
+ * Checks the `buffer.path`s of a raw pipeline: a deployed pipeline may name an outbox file only
+ * relative to the gateway's own outbox directory (`<state_dir>/outbox/`), so that remote
+ * configuration cannot make a gateway write anywhere else.
+ */
+function checkBufferPaths(raw: unknown, origin: Origin, errors: ConfigError[]): void {
+  if (!isPlainObject(raw)) return;
+  const check = (endpoint: unknown, at: (string | number)[]) => {
+    if (!isPlainObject(endpoint) || !isPlainObject(endpoint.buffer)) return;
+    const path = endpoint.buffer.path;
+    if (typeof path !== "string") return;
+    if (path.startsWith("/") || path.split(/[\\/]/).includes("..")) {
+      errors.push(
+        located(
+          origin.file,
+          [...origin.path, ...at, "buffer", "path"],
+          `a deployed pipeline's outbox path is relative to the gateway's ${OUTBOX_DIR} directory ` +
+            `(under fleet.state_dir): no absolute path and no "..", got "${path}"`,
+        ),
+      );
+    }
+  };
+  if (Array.isArray(raw.sinks)) raw.sinks.forEach((s, i) => check(s, ["sinks", i]));
+  check(raw.dead_letter, ["dead_letter"]);
+}
+
 /** Options of the validations. */
 export interface ValidateOptions {
   registry: Registry;
@@ -87,10 +116,15 @@ export function validateDeployed(
       );
       continue;
     }
+    checkBufferPaths(raw, origin, errors);
     decl = checkPipeline(n, raw, origin, ctx, errors);
   }
   if (errors.length > 0) return { errors: sortErrors(errors).map(String) };
   if (!decl) return { errors: [`${path}: pipeline "${name}" is missing`] };
+  const outboxes = `${local.fleet?.stateDir ?? "."}/${OUTBOX_DIR}`;
+  for (const e of [...decl.sinks, decl.deadLetter]) {
+    if (e?.buffer) e.buffer = { ...e.buffer, path: `${outboxes}/${e.buffer.path}` };
+  }
   return { decl };
 }
 
@@ -132,6 +166,7 @@ export function validateForDeploy(
     const declared = new Map<string, AnyConnectorType | undefined>(
       connectorNames(raw).map((n) => [n, undefined]),
     );
+    checkBufferPaths(raw, origin, errors);
     checkPipeline(name, raw, origin, { declared, registry: options.registry, processors }, errors);
     pipelines.set(name, raw);
   }
