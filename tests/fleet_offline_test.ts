@@ -74,6 +74,17 @@ Deno.test("fleet: down during a deploy, then started without its uplink", async 
       const r3 = await deployVersion(3);
       await applied(gw, "away", r3);
       assert.equal(await versionSeen(nc), 3);
+
+      // The uplink restarts under a running gateway: its watch resumes on the new connection.
+      await uplink.kill();
+      await uplink.restart();
+      const r4 = await deployVersion(4);
+      await gw.proc.waitForLog(
+        (r) => r.msg === "fleet applied" && String(r.deployed).includes(`away@${r4}`),
+        30_000,
+        "the gateway to apply a deploy made after its uplink restarted",
+      );
+      assert.equal(await versionSeen(nc), 4);
     });
   } finally {
     await nc.close();
