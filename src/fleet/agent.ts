@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Config, FleetDecl, PipelineDecl } from "../config/config.ts";
+import type { Config, FleetDecl } from "../config/config.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { ReloadPlan } from "../engine/reload.ts";
 import {
@@ -19,12 +19,13 @@ import {
 } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
+import { composeConfig, type Composed, type Outcome } from "./compose.ts";
 import { type Entry, resolveDesired } from "./desired.ts";
 import { gatewayFilters, reportSubject } from "./keys.ts";
 import type { GatewayStatus, PipelineReport } from "./report.ts";
 import { fleetService } from "./service.ts";
 import { type AppliedPipeline, readState, writeState } from "./state.ts";
-import { validateDeployed, type ValidateOptions } from "./validate.ts";
+import type { ValidateOptions } from "./validate.ts";
 
 /** Pause before trying the control plane again after a failure (bucket missing, refused). */
 export const RETRY_MS = 2_000;
@@ -43,22 +44,6 @@ export interface FleetHooks {
 /** Options of {@link FleetAgent}. */
 export interface FleetAgentOptions extends ValidateOptions {
   logger: Logger;
-}
-
-/** The outcome of the deployed version of one pipeline. */
-interface Outcome {
-  key: string;
-  revision: number;
-  outcome: "applied" | "rejected";
-  error?: string;
-  runningRevision?: number;
-}
-
-/** One composition: the config to apply and what it means for the deployed pipelines. */
-interface Composed {
-  config: Config;
-  applied: Map<string, AppliedPipeline>;
-  outcomes: Map<string, Outcome>;
 }
 
 /** The fleet agent of one gateway. */
@@ -210,57 +195,10 @@ export class FleetAgent {
     );
   }
 
-  /**
-   * Local pipelines plus, for each deployed one, the version the bucket asks for when it is valid
-   * here, else the version running now when that one still is.
-   */
+  /** The configuration to apply now: local pipelines plus the deployed ones valid here. */
   #compose(local: Config): Composed {
     const wanted = this.#synced ? resolveDesired(this.#entries) : new Map(this.#applied);
-    const applied = new Map<string, AppliedPipeline>();
-    const outcomes = new Map<string, Outcome>();
-    const decls = new Map<string, PipelineDecl>(local.pipelines);
-    for (const [name, want] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
-      const clash = local.pipelines.get(name);
-      if (clash) {
-        const at = clash.location;
-        outcomes.set(name, {
-          key: want.key,
-          revision: want.revision,
-          outcome: "rejected",
-          error: `a local pipeline has the name "${name}" (${at.file}:${at.line}:${at.column}): ` +
-            "rename one of them",
-        });
-        continue;
-      }
-      const result = this.#check(name, want, local);
-      if ("decl" in result) {
-        decls.set(name, result.decl);
-        applied.set(name, want);
-        outcomes.set(name, { key: want.key, revision: want.revision, outcome: "applied" });
-        continue;
-      }
-      const outcome: Outcome = {
-        key: want.key,
-        revision: want.revision,
-        outcome: "rejected",
-        error: result.errors.join("\n"),
-      };
-      const previous = this.#applied.get(name);
-      if (previous && previous.revision !== want.revision) {
-        const kept = this.#check(name, previous, local);
-        if ("decl" in kept) {
-          decls.set(name, kept.decl);
-          applied.set(name, previous);
-          outcome.runningRevision = previous.revision;
-        }
-      }
-      outcomes.set(name, outcome);
-    }
-    return { config: { ...local, pipelines: decls }, applied, outcomes };
-  }
-
-  #check(name: string, p: AppliedPipeline, local: Config) {
-    return validateDeployed(name, `${p.key}@${p.revision}`, p.text, local, this.#validate);
+    return composeConfig(local, wanted, this.#applied, this.#validate);
   }
 
   async #applyOnce(reason: string): Promise<ReloadPlan> {
