@@ -334,3 +334,8 @@ Deno.test("renderMetrics() exports a processor kind's own stats and latency hist
   const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, report);
 });
+
+Deno.test("docs/health.md describes every metric family", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/health.md", import.meta.url));
+  assert.deepEqual(METRIC_NAMES.filter((n) => !doc.includes("`" + n + "`")), []);
+});
