@@ -20,6 +20,20 @@ export interface ConnectorType<C, S, K> {
   readonly sourceSchema: z.ZodType<S>;
   /** Schema of a pipeline sink or `dead_letter:` naming this connector (without `connector`). */
   readonly sinkSchema: z.ZodType<K>;
+  // Interim (issue 11 item 2, REGISTRY_CONTRACT.md): optional here until the config helper's
+  // required versions are merged.
+  /** The key in a source/sink/dead_letter that names the address: "subject" (nats), "topic" (mqtt). */
+  readonly addressKey?: string;
+  /** Separator of address levels, for the CEL variable `_tokens`: "." (nats), "/" (mqtt). */
+  readonly tokenSeparator?: string;
+  /** Top-level keys of the connector declaration whose values are secret. */
+  readonly secretKeys?: readonly string[];
+  /** Keys of the connector declaration holding URLs that may embed credentials. */
+  readonly urlKeys?: readonly string[];
+  /** Checks a validated sink config used as a dead letter; a problem and its key, or undefined. */
+  deadLetterProblem?(settings: K): { key: string; message: string } | undefined;
+  /** Checks, at `check` time, files the connector declaration names. */
+  checkFiles?(config: C): Promise<{ path: (string | number)[]; message: string }[]>;
   /** Builds the shared client of one declaration. Nothing connects until `acquire()`. */
   create(name: string, config: C, resources: Resources): Connector<S, K>;
 }

@@ -171,7 +171,7 @@ export class BufferedSink implements Sink {
 
   #store(event: unknown, msg: InboundMessage, extra: HeaderValues | undefined): SendResult {
     const record: OutboxRecord = {
-      subject: msg.subject,
+      subject: storedSubject(msg),
       data: msg.data,
       headers: headerEntries(msg.headers),
       extra: extra ? { ...extra } : undefined,
@@ -264,7 +264,7 @@ export class BufferedSink implements Sink {
         }
       }
       const msg: InboundMessage = {
-        subject: r.subject,
+        ...restoredSubject(r.subject),
         data: r.data,
         headers: r.headers ? new StoredHeaders(r.headers) : undefined,
       };
@@ -315,4 +315,20 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`no confirmation within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The subject as stored in the outbox. A message whose tokens are not "."-separated (an MQTT
+ * topic) keeps its separator as a prefix "\0<separator>": NUL never occurs in a subject or topic,
+ * and the outbox format stays as it is. (Interim, until the outbox stores the separator itself.)
+ */
+function storedSubject(msg: InboundMessage): string {
+  const sep = msg.tokenSeparator;
+  return sep === undefined || sep === "." ? msg.subject : `\0${sep}${msg.subject}`;
+}
+
+/** Reverses {@link storedSubject}. */
+function restoredSubject(stored: string): { subject: string; tokenSeparator?: string } {
+  if (!stored.startsWith("\0")) return { subject: stored };
+  return { subject: stored.slice(2), tokenSeparator: stored.charAt(1) };
 }

@@ -12,6 +12,11 @@ export interface InboundMessage {
   readonly subject: string;
   readonly data: Uint8Array;
   readonly headers?: HeaderSource | undefined;
+  /**
+   * Separator of the subject's tokens for `_tokens` (filters, sink templates): "." when absent
+   * (NATS), "/" for MQTT topics. (Interim, until the registry's `tokenSeparator` reaches the engine.)
+   */
+  readonly tokenSeparator?: string | undefined;
 }
 
 /** Health of one connector, as tracked from its client's status events. */

@@ -41,6 +41,8 @@ export interface EventMeta {
   subject: string;
   /** Message headers, or `undefined` when the message has none. */
   headers?: HeaderSource | undefined;
+  /** Separator of the subject's tokens for `_tokens`; "." when absent, "/" for MQTT topics. */
+  tokenSeparator?: string | undefined;
 }
 
 /**
@@ -187,7 +189,7 @@ class CelFilter implements Filter {
     const ctx = this.#ctx;
     if (this.#event) ctx.event = event;
     if (this.#subject) ctx._subject = meta.subject;
-    if (this.#tokens) ctx._tokens = this.#tokensOf(meta.subject);
+    if (this.#tokens) ctx._tokens = this.#tokensOf(meta.subject, meta.tokenSeparator ?? ".");
     if (this.#headers) ctx._headers = headerMap(meta.headers);
     const fields = this.#fields;
     if (fields.length !== 0) {
@@ -212,9 +214,10 @@ class CelFilter implements Filter {
     return result;
   }
 
-  #tokensOf(subject: string): readonly string[] {
+  #tokensOf(subject: string, separator: string): readonly string[] {
+    // One filter serves one source, so the separator is the same for every message it sees.
     if (subject !== this.#lastSubject) {
-      this.#lastTokens = subject.split(".");
+      this.#lastTokens = subject.split(separator);
       this.#lastSubject = subject;
     }
     return this.#lastTokens;
