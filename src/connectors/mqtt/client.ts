@@ -596,6 +596,12 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     if (this.#takenOver || this.#flaps >= 2) {
       const steps = Math.max(this.#flaps, this.#takenOver ? 3 : 1);
       delay = Math.min(Math.max(wait, 1000) * 2 ** steps, MAX_BACKOFF_MS) + Math.random() * jitter;
+      if (!this.#takenOver) {
+        this.#recordError(
+          `the broker keeps closing the connection right after accepting it: another client may ` +
+            `be using client id "${this.clientId}"`,
+        );
+      }
       this.#log.error(
         "the broker keeps closing the connection right after accepting it: is another client " +
           "using the same client id? backing off",
