@@ -94,7 +94,7 @@ function topicName(description: string) {
   });
 }
 
-const qos = z.union([z.literal(0), z.literal(1)]).describe(
+const qos = z.union([z.literal(0), z.literal(1)], { error: "expected QoS 0 or 1" }).describe(
   "Quality of service: 0 (at most once) or 1 (at least once, acknowledged)",
 );
 
@@ -142,7 +142,9 @@ const announcement = (what: string) =>
   });
 
 const version = z
-  .union([z.literal(5), z.literal("5"), z.literal("3.1.1")])
+  .union([z.literal(5), z.literal("5"), z.literal("3.1.1")], {
+    error: 'expected 5 or "3.1.1"',
+  })
   .describe('MQTT protocol version: 5 or "3.1.1" (YAML reads 3.1.1 as text, so it can stay bare)')
   .transform((v) => (v === "3.1.1" ? 4 as const : 5 as const));
 
