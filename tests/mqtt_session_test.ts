@@ -120,3 +120,23 @@ Deno.test("fail-over: a URL list is tried in turn until a broker answers", async
   sluice.signal("SIGTERM");
   assert.equal((await sluice.status).code, 0);
 });
+
+Deno.test("an MQTT connector needs no more permissions than the start task grants", async () => {
+  await using broker = await Mosquitto.start();
+  await using cfg = await configDir(config(broker.url, "    client_id: gw-perms", LOOP));
+  await using sluice = SluiceProcess.start(["run", "--log-format", "json", cfg.file], {
+    denoFlags: [
+      "--allow-net",
+      `--allow-read=${cfg.dir}`,
+      "--allow-env=NATS_URL,SLUICE_CLIENT_NAME,LOG_TOKENS,LOG_STREAM",
+      "--allow-sys=hostname",
+    ],
+  });
+  await sluice.waitForMsg("started");
+  await using device = await testClient(broker.url);
+  const out = await collect(device, "out/#");
+  await device.publishAsync("in/p", '{"v":1}', { qos: 1 });
+  await out.waitForCount(1, 10_000, "the forwarded message");
+  sluice.signal("SIGTERM");
+  assert.equal((await sluice.status).code, 0);
+});

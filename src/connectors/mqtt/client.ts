@@ -16,13 +16,13 @@
 import { Buffer } from "node:buffer";
 import { createConnection, isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import {
-  type IClientOptions,
-  type IClientPublishOptions,
-  type IConnackPacket,
-  type IDisconnectPacket,
-  type IPublishPacket,
-  type IStream,
+import type {
+  IClientOptions,
+  IClientPublishOptions,
+  IConnackPacket,
+  IDisconnectPacket,
+  IPublishPacket,
+  IStream,
   MqttClient,
 } from "mqtt";
 import type {
@@ -41,6 +41,7 @@ import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { describeMissing, missingPermission } from "../../permissions.ts";
 import { type HeldAck, sharedAck, toMessage, UserProperties } from "./inbound.ts";
+import { MqttClient as Client } from "./library.ts";
 import type { BrokerUrl, MqttConnectorConfig, MqttSinkConfig, MqttSourceConfig } from "./schema.ts";
 import { MqttSink } from "./sink.ts";
 import { MqttSource } from "./source.ts";
@@ -446,7 +447,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     // Our own stream builder (not mqtt.connect): it walks the URL list for fail-over and knows
     // which broker a connection goes to, and MQTT.js's reads no proxy settings from the
     // environment (a permission Sluice does not ask for).
-    const client = new MqttClient(() => this.#stream(files), options);
+    const client = new Client(() => this.#stream(files), options);
     this.#client = client;
     client.handleMessage = (packet, callback) => this.#onPublish(packet, callback);
     client.on("connect", (connack) => this.#onConnect(client, connack));
