@@ -319,16 +319,18 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 /**
  * The subject as stored in the outbox. A message whose tokens are not "."-separated (an MQTT
- * topic) keeps its separator as a prefix "\0<separator>": NUL never occurs in a subject or topic,
- * and the outbox format stays as it is. (Interim, until the outbox stores the separator itself.)
+ * topic) keeps its separator in a prefix "\u0001<separator>", so the outbox format stays as it
+ * is: U+0001 never occurs in a NATS subject, and MQTT forbids control characters in topics in
+ * spirit ("SHOULD NOT"); NUL cannot be used, SQLite text ends at it. (Interim, until the outbox
+ * stores the separator in a column of its own.)
  */
 function storedSubject(msg: InboundMessage): string {
   const sep = msg.tokenSeparator;
-  return sep === undefined || sep === "." ? msg.subject : `\0${sep}${msg.subject}`;
+  return sep === undefined || sep === "." ? msg.subject : `\u0001${sep}${msg.subject}`;
 }
 
 /** Reverses {@link storedSubject}. */
 function restoredSubject(stored: string): { subject: string; tokenSeparator?: string } {
-  if (!stored.startsWith("\0")) return { subject: stored };
+  if (stored.charCodeAt(0) !== 1 || stored.length < 2) return { subject: stored };
   return { subject: stored.slice(2), tokenSeparator: stored.charAt(1) };
 }

@@ -261,17 +261,19 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   #onPublish(packet: IPublishPacket, callback: (error?: Error) => void): void {
     this.#messagesIn++;
     this.#bytesIn += packet.payload.length;
-    let held: HeldAck | undefined;
-    if (packet.qos > 0 && packet.messageId !== undefined) {
-      held = this.#heldAck(packet.messageId);
-      // Tells MQTT.js to read on without sending the PUBACK: the sources settle it later.
-      callback(HOLD);
-    } else callback();
+    const held = packet.qos > 0 && packet.messageId !== undefined
+      ? this.#heldAck(packet.messageId)
+      : undefined;
+    // Routed before the callback: the callback can make MQTT.js parse and hand over the next
+    // packet synchronously, which would then overtake this one.
     try {
       this.#route(packet, held);
     } catch (e) {
       this.#log.error("message routing failed", { error: errorText(e) });
     }
+    // HOLD tells MQTT.js to read on without sending the PUBACK: the sources settle it later.
+    if (held) callback(HOLD);
+    else callback();
   }
 
   #route(packet: IPublishPacket, held: HeldAck | undefined): void {
