@@ -15,6 +15,17 @@ export const MALFORMED_EVERY = 100;
 /** Where every scenario's outputs arrive, for the counting and latency subscribers. */
 export const OUTPUT_SUBJECTS: readonly string[] = ["alerts.>", "dlq.>"];
 
+/**
+ * The marks of the processor scenarios, whose outputs do not follow their inputs one for one
+ * (a dedupe drops, a window emits by the clock): the publisher sends a start mark before the
+ * flood and an end mark after it on {@linkcode MARKS}`.source`; a pass-through pipeline on the
+ * same connection (so in order with the events) forwards them to {@linkcode MARKS}`.sink`, where
+ * the counter times them.
+ */
+export const MARKS = { source: "bench.mark", sink: "marks.out" } as const;
+/** The name of the marks' pipeline, in Sluice's configuration and the baseline's summary. */
+export const MARKS_PIPELINE = "marks";
+
 const SITES = ["berlin", "hamburg", "munich", "cologne", "leipzig", "dresden", "bremen", "essen"];
 
 /**
@@ -38,6 +49,16 @@ export const JETSTREAM = {
   maxInFlight: 1024,
 } as const;
 
+/** Topics of the MQTT scenario, shared by its Sluice configuration and its baseline. */
+export const MQTT = {
+  /** What the program under test subscribes to: the pool's subjects with `/` for `.`. */
+  sourceFilter: "sensors/temperature/#",
+  /** Where it publishes the events that pass. */
+  sinkTopic: "alerts/high-value",
+  /** What the counter subscribes to. */
+  outputFilter: "alerts/#",
+} as const;
+
 /** Names of the scenarios, in report order. */
 export type ScenarioName =
   | "filter"
@@ -47,7 +68,11 @@ export type ScenarioName =
   | "pipelines-10"
   | "jetstream-source"
   | "jetstream-sink"
-  | "outbox";
+  | "outbox"
+  | "map-dedupe"
+  | "dedupe-10k"
+  | "window-1k"
+  | "mqtt-filter";
 
 /**
  * How the events reach the program under test and where its outputs go:
@@ -55,11 +80,12 @@ export type ScenarioName =
  * - `core`: a flood of core NATS publishes; outputs on core subjects;
  * - `jetstream-source`: the events are stored in {@linkcode JETSTREAM}`.sourceStream` before the
  *   program starts, so what is measured is consumption (pull, decode, filter, publish, ack);
+ * - `mqtt`: a flood of MQTT QoS 0 publishes to a mosquitto; outputs on MQTT topics;
  * - `jetstream-sink`: core NATS events in a closed loop (a bounded number of outputs outstanding,
  *   since a sink awaiting PubAcks cannot keep up with a flood and overflows by design); outputs
  *   published with PubAck into {@linkcode JETSTREAM}`.sinkStream`.
  */
-export type Transport = "core" | "jetstream-source" | "jetstream-sink";
+export type Transport = "core" | "jetstream-source" | "jetstream-sink" | "mqtt";
 
 /** What the bench needs to know about one scenario. */
 export interface Scenario {
@@ -75,9 +101,42 @@ export interface Scenario {
    * {@linkcode BENCH_DIR} stands for a directory the bench gives Sluice write access to.
    */
   readonly yaml: string;
+  /**
+   * Why the scenario is left out of a run unless named with `--scenarios`; absent when it runs
+   * by default.
+   */
+  readonly disabled?: string;
+  /** The events the publishers cycle through; the default pool when not given. */
+  readonly pool?: PoolShape;
+  /**
+   * Processor scenarios: throughput is timed between the {@linkcode MARKS}, and the end of a
+   * run is known by `expected` rather than by the outputs stopping. Not in the latency runs.
+   */
+  readonly marks?: boolean;
+  /**
+   * The counter sums this numeric field of the outputs instead of counting them (a window's
+   * `count` aggregate: the sum is the number of events absorbed, whenever the windows closed).
+   */
+  readonly sumField?: string;
   /** How many output messages (alerts and dead letters) pool entry `i` produces. */
   outputs(pool: Pool, i: number): number;
+  /**
+   * What the counter must reach for `events` events: outputs, or the sum of `sumField`. When
+   * absent, the sum of {@linkcode Scenario.outputs} over the events.
+   */
+  expected?(pool: Pool, events: number): number;
 }
+
+/** How many distinct sensors the pool has and how many entries it cycles through. */
+export interface PoolShape {
+  /** Distinct sensors; entry `i` is sensor `i % sensors`. */
+  readonly sensors: number;
+  /** Entries; a multiple of `sensors`. */
+  readonly size: number;
+}
+
+/** The pool of the filter scenarios: 100 sensors, 10 readings each. */
+export const DEFAULT_POOL: PoolShape = { sensors: 100, size: POOL_SIZE };
 
 const CONNECTOR = `connectors:
   local:
@@ -124,6 +183,88 @@ function jetstreamSink(outbox: boolean): string {
           max_size: 64MiB
 `
       : "");
+}
+
+/** Why the processor scenarios do not run by default yet. */
+const NO_PROCESSORS = "Sluice has no processors yet (issue 11); the baselines run with " +
+  "`--impl baseline --scenarios map-dedupe,dedupe-10k,window-1k`";
+
+/** Why the MQTT scenario does not run by default yet. */
+const NO_MQTT = "needs the MQTT connector (issue 14) and the mosquitto launcher in dev/";
+
+/**
+ * The processors of the dedupe scenarios, shared with the hand-written baseline: a map that adds
+ * the zone (from the subject) and the temperature in Fahrenheit, then report by exception per
+ * sensor with a deadband on the temperature.
+ */
+export const DEDUPE = { deadband: 5.0, maxKeys: 10_000 } as const;
+/** The window scenario: tumbling windows per sensor, three aggregates. */
+export const WINDOW = { sizeMs: 1_000, maxKeys: 10_000 } as const;
+
+const MARK_PIPELINE = `  ${MARKS_PIPELINE}:
+    source:
+      connector: local
+      subject: ${MARKS.source}
+    sinks:
+      - connector: local
+        subject: ${MARKS.sink}
+`;
+
+const DEDUPE_PIPELINE = `  dedupe:
+    source:
+      connector: local
+      subject: sensors.temperature.>
+    processors:
+      - map:
+          zone: _tokens[2]
+          temperature_f: temperature * 1.8 + 32.0
+      - dedupe:
+          key: sensor
+          value: temperature
+          deadband: ${DEDUPE.deadband.toFixed(1)}
+          max_keys: ${DEDUPE.maxKeys}
+    sinks:
+      - connector: local
+        subject: alerts.changed
+`;
+
+const WINDOW_PIPELINE = `  window:
+    source:
+      connector: local
+      subject: sensors.temperature.>
+    processors:
+      - window:
+          key: sensor
+          size: ${WINDOW.sizeMs / 1000}s
+          aggregates:
+            temperature_avg: {avg: temperature}
+            temperature_max: {max: temperature}
+            readings: {count: true}
+          max_keys: ${WINDOW.maxKeys}
+    sinks:
+      - connector: local
+        subject: alerts.window
+`;
+
+/**
+ * The outputs of report by exception over `events` events of the pool, simulated: per sensor,
+ * forward when nothing was forwarded yet or |temperature - last forwarded| ≥ the deadband.
+ */
+function dedupeOutputs(pool: Pool, events: number): number {
+  const last = new Map<string, number>();
+  let out = 0;
+  const size = pool.subjects.length;
+  for (let n = 0; n < events; n++) {
+    const i = n % size;
+    const key = pool.sensors[i]!;
+    const value = pool.temperatures[i]!;
+    const prev = last.get(key);
+    if (prev === undefined || Math.abs(value - prev) >= DEDUPE.deadband) {
+      last.set(key, value);
+      out++;
+    }
+  }
+  return out;
 }
 
 const passes = (pool: Pool, i: number) => (pool.malformed[i] ? 0 : pool.hot[i] ? 1 : 0);
@@ -211,6 +352,68 @@ export const SCENARIOS: readonly Scenario[] = [
     yaml: jetstreamSink(true),
     outputs: passes,
   },
+  {
+    name: "map-dedupe",
+    disabled: NO_PROCESSORS,
+    title: "map (zone from the subject, °F) + dedupe per sensor (deadband 5), 100 sensors",
+    malformed: false,
+    transport: "core",
+    yaml: CONNECTOR + "pipelines:\n" + DEDUPE_PIPELINE + MARK_PIPELINE,
+    marks: true,
+    outputs: () => NaN,
+    expected: dedupeOutputs,
+  },
+  {
+    name: "dedupe-10k",
+    disabled: NO_PROCESSORS,
+    title: "as map-dedupe with 10,000 sensors (10,000 dedupe keys held)",
+    malformed: false,
+    transport: "core",
+    yaml: CONNECTOR + "pipelines:\n" + DEDUPE_PIPELINE + MARK_PIPELINE,
+    pool: { sensors: 10_000, size: 20_000 },
+    marks: true,
+    outputs: () => NaN,
+    expected: dedupeOutputs,
+  },
+  {
+    name: "window-1k",
+    disabled: NO_PROCESSORS,
+    title: "1 s tumbling windows per sensor (avg, max, count), 1,000 sensors",
+    malformed: false,
+    transport: "core",
+    yaml: CONNECTOR + "pipelines:\n" + WINDOW_PIPELINE + MARK_PIPELINE,
+    pool: { sensors: 1_000, size: POOL_SIZE },
+    marks: true,
+    sumField: "readings",
+    outputs: () => NaN,
+    expected: (_pool, events) => events,
+  },
+  {
+    name: "mqtt-filter",
+    title: "MQTT → JSON filter → MQTT, QoS 0 both ways, one mosquitto (baseline: MQTT.js)",
+    disabled: NO_MQTT,
+    malformed: false,
+    transport: "mqtt",
+    yaml: `connectors:
+  devices:
+    type: mqtt
+    url: \${MQTT_URL}
+    client_id: sluice-bench
+    clean_session: true
+pipelines:
+  alerts:
+    source:
+      connector: devices
+      topic: ${MQTT.sourceFilter}
+      qos: 0
+    filter: "temperature > 30"
+    sinks:
+      - connector: devices
+        topic: ${MQTT.sinkTopic}
+        qos: 0
+`,
+    outputs: passes,
+  },
 ];
 
 /**
@@ -237,6 +440,9 @@ export interface Pool {
   readonly tails: readonly string[];
   /** Whether the event's temperature is above 30. */
   readonly hot: readonly boolean[];
+  /** The event's sensor id and temperature. */
+  readonly sensors: readonly string[];
+  readonly temperatures: readonly number[];
   /** Whether the payload is not valid JSON. */
   readonly malformed: readonly boolean[];
 }
@@ -245,10 +451,15 @@ export interface Pool {
  * The deterministic pool of sensor readings: subjects `sensors.temperature.z<zone>.s<sensor>`,
  * payloads `{"ts":…,"seq":…,"sensor":…,"site":…,"temperature":…,"humidity":…,"battery":…}`.
  *
- * @param malformed Make one event in {@linkcode MALFORMED_EVERY} truncated JSON.
+ * The same seed gives every scenario the same readings for its first entries.
+ *
+ * @param s The scenario: its pool's shape, and whether one event in
+ *   {@linkcode MALFORMED_EVERY} is truncated JSON.
  * @returns The pool.
  */
-export function buildPool(malformed: boolean): Pool {
+export function buildPool(s: Pick<Scenario, "malformed" | "pool">): Pool {
+  const malformed = s.malformed;
+  const shape = s.pool ?? DEFAULT_POOL;
   let seed = 0x5eed;
   // mulberry32: a small seeded generator, so every process builds the same pool.
   const random = () => {
@@ -261,8 +472,10 @@ export function buildPool(malformed: boolean): Pool {
   const tails: string[] = [];
   const hot: boolean[] = [];
   const bad: boolean[] = [];
-  for (let i = 0; i < POOL_SIZE; i++) {
-    const sensor = i % 100;
+  const sensors: string[] = [];
+  const temperatures: number[] = [];
+  for (let i = 0; i < shape.size; i++) {
+    const sensor = i % shape.sensors;
     const temperature = Math.round((20 + random() * 14.3) * 100) / 100;
     const humidity = Math.round((30 + random() * 50) * 10) / 10;
     const battery = Math.floor(random() * 100);
@@ -275,23 +488,27 @@ export function buildPool(malformed: boolean): Pool {
     tails.push(isBad ? tail.slice(0, tail.indexOf("temperature") + 14) : tail);
     hot.push(temperature > 30);
     bad.push(isBad);
+    sensors.push(`s${sensor}`);
+    temperatures.push(temperature);
   }
-  return { subjects, tails, hot, malformed: bad };
+  return { subjects, tails, hot, malformed: bad, sensors, temperatures };
 }
 
 /**
  * How many output messages `events` events of the pool produce in a scenario.
  *
  * @param s The scenario.
- * @param pool The pool (built with the scenario's `malformed`).
+ * @param pool The scenario's pool ({@linkcode buildPool}).
  * @param events The number of events, cycling through the pool from its start.
- * @returns The number of alerts and dead letters expected.
+ * @returns The number of alerts and dead letters expected (of `sumField`: its sum).
  */
 export function expectedOutputs(s: Scenario, pool: Pool, events: number): number {
+  if (s.expected) return s.expected(pool, events);
+  const size = pool.subjects.length;
   let perPool = 0;
-  for (let i = 0; i < POOL_SIZE; i++) perPool += s.outputs(pool, i);
-  let total = Math.floor(events / POOL_SIZE) * perPool;
-  for (let i = 0; i < events % POOL_SIZE; i++) total += s.outputs(pool, i);
+  for (let i = 0; i < size; i++) perPool += s.outputs(pool, i);
+  let total = Math.floor(events / size) * perPool;
+  for (let i = 0; i < events % size; i++) total += s.outputs(pool, i);
   return total;
 }
 

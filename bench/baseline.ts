@@ -9,7 +9,7 @@
  * `max_ack_pending` as Sluice), publishes matches to core NATS and acks every message after its
  * publish; `jetstream-sink` (and `outbox`, which has no outbox here) publishes matches with
  * `js.publish`, at most `maxInFlight` awaiting their PubAck, and refuses (counts) an event beyond
- * that, as Sluice's sink does.
+ * that, as Sluice's sink does. The processor scenarios are in `baseline_processors.ts`.
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-env --allow-sys=hostname bench/baseline.ts
  * <nats-url> <scenario> [settings]`. Logs `started` once subscribed and, on SIGTERM, one
@@ -21,18 +21,15 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { JETSTREAM, report, scenario, type ScenarioName, ZONES } from "./_scenarios.ts";
-
-interface Counts {
-  name: string;
-  in: number;
-  passed: number;
-  filtered: number;
-  deadLettered: number;
-  errors: number;
-  /** JetStream source: messages acked. JetStream sink: PubAcks received. */
-  acked: number;
-}
+import {
+  JETSTREAM,
+  MARKS_PIPELINE,
+  report,
+  scenario,
+  type ScenarioName,
+  ZONES,
+} from "./_scenarios.ts";
+import { type Counts, forwardMarks, mapDedupe, tumblingWindows } from "./baseline_processors.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -244,6 +241,16 @@ async function main(url: string, name: ScenarioName, settings: Settings): Promis
     const c = counts(name);
     all.push(c);
     finish = publishToStream(nc, c);
+  } else if (name === "map-dedupe" || name === "dedupe-10k") {
+    const c = counts("dedupe");
+    all.push(c);
+    nc.subscribe("sensors.temperature.>", { callback: mapDedupe(nc, c, "alerts.changed") });
+  } else if (name === "window-1k") {
+    const c = counts("window");
+    all.push(c);
+    const windows = tumblingWindows(nc, c, "alerts.window");
+    nc.subscribe("sensors.temperature.>", { callback: windows.callback });
+    finish = () => Promise.resolve(windows.close());
   } else if (name === "pipelines-10") {
     for (let z = 0; z < ZONES; z++) {
       const c = counts(`zone-${z}`);
@@ -257,6 +264,11 @@ async function main(url: string, name: ScenarioName, settings: Settings): Promis
     all.push(c);
     const sink = name === "pass-all" ? "alerts.all" : "alerts.high-value";
     nc.subscribe("sensors.temperature.>", { callback: handler(nc, name, c, sink) });
+  }
+  if (scenario(name).marks) {
+    const c = counts(MARKS_PIPELINE);
+    all.push(c);
+    forwardMarks(nc, c);
   }
   await nc.flush();
   report("started", { pipelines: all.length });

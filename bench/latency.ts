@@ -14,7 +14,6 @@ import { connect } from "@nats-io/transport-node";
 import {
   buildPool,
   OUTPUT_SUBJECTS,
-  POOL_SIZE,
   report,
   type Scenario,
   scenario,
@@ -45,7 +44,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(url: string, s: Scenario, phases: Phase[], direct: boolean): Promise<void> {
   const pub = await connect({ servers: url, name: "bench-latency-pub" });
   const sub = await connect({ servers: url, name: "bench-latency-sub" });
-  const pool = buildPool(s.malformed);
+  const pool = buildPool(s);
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   let samples: number[] = [];
@@ -71,7 +70,7 @@ async function main(url: string, s: Scenario, phases: Phase[], direct: boolean):
     while (sent < total) {
       const due = Math.min(total, Math.floor((performance.now() - start) * phase.rate / 1000) + 1);
       for (; sent < due; sent++) {
-        const i = k++ % POOL_SIZE;
+        const i = k++ % pool.subjects.length;
         const ts = performance.now().toFixed(3);
         pub.publish(pool.subjects[i]!, encoder.encode(`{"ts":${ts}${pool.tails[i]}`));
         expected += direct ? 1 : s.outputs(pool, i);

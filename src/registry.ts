@@ -20,19 +20,31 @@ export interface ConnectorType<C, S, K> {
   readonly sourceSchema: z.ZodType<S>;
   /** Schema of a pipeline sink or `dead_letter:` naming this connector (without `connector`). */
   readonly sinkSchema: z.ZodType<K>;
-  // Interim (issue 11 item 2, REGISTRY_CONTRACT.md): optional here until the config helper's
-  // required versions are merged.
   /** The key in a source/sink/dead_letter that names the address: "subject" (nats), "topic" (mqtt). */
-  readonly addressKey?: string;
+  readonly addressKey: string;
   /** Separator of address levels, for the CEL variable `_tokens`: "." (nats), "/" (mqtt). */
-  readonly tokenSeparator?: string;
-  /** Top-level keys of the connector declaration whose values are secret. */
-  readonly secretKeys?: readonly string[];
-  /** Keys of the connector declaration holding URLs that may embed credentials. */
-  readonly urlKeys?: readonly string[];
-  /** Checks a validated sink config used as a dead letter; a problem and its key, or undefined. */
+  readonly tokenSeparator: string;
+  /**
+   * Top-level keys of the connector declaration whose values are secret (never quoted in any
+   * message), e.g. ["auth", "tls"]. Values under these keys are shown by type only.
+   */
+  readonly secretKeys: readonly string[];
+  /**
+   * Keys of the connector declaration holding URLs that may embed credentials
+   * (`nats://user:pw@host`): these are redacted to `nats://***@host` in any message.
+   */
+  readonly urlKeys: readonly string[];
+  /**
+   * Checks a validated sink config used as a dead letter; a problem text (e.g. "a dead-letter
+   * subject cannot be a template: ...") and the key it concerns, or undefined when fine.
+   */
   deadLetterProblem?(settings: K): { key: string; message: string } | undefined;
-  /** Checks, at `check` time, files the connector declaration names. */
+  /**
+   * Checks, at `check` time, files the connector declaration names (creds, nkey seed, CA...):
+   * existence/readability/format. Returns problems with their key path under the declaration.
+   * Messages may name the files (they are not redacted like values under `secretKeys`), never
+   * what the files hold.
+   */
   checkFiles?(config: C): Promise<{ path: (string | number)[]; message: string }[]>;
   /** Builds the shared client of one declaration. Nothing connects until `acquire()`. */
   create(name: string, config: C, resources: Resources): Connector<S, K>;
@@ -59,6 +71,11 @@ export class Registry {
 
   get(type: string): AnyConnectorType | undefined {
     return this.#types.get(type);
+  }
+
+  /** Registered types, sorted by name. */
+  types(): AnyConnectorType[] {
+    return this.names().map((n) => this.#types.get(n)!);
   }
 
   /** Registered type names, sorted. */

@@ -6,11 +6,11 @@
  */
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { NatsServer } from "./_harness/nats_server.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector } from "./_harness/wait.ts";
+import type { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector } from "../dev/wait.ts";
 
-export { type ConfigDir, configDir } from "./_harness/config_dir.ts";
+export { type ConfigDir, configDir } from "../dev/config_dir.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -5,9 +5,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { runSluice } from "./_harness/sluice_process.ts";
-import { pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { runSluice } from "../dev/sluice_process.ts";
+import { pollUntil } from "../dev/wait.ts";
 import {
   client,
   collectIds,

@@ -266,7 +266,7 @@ Deno.test("loadConfigTexts() reports an unknown pipeline key with a hint", () =>
   assertOneError(
     errorsOf(pipelineYaml() + "    filtr: temperature > 30\n"),
     "c.yaml:12:5: pipelines.alerts.filtr",
-    /^unknown key "filtr" \(did you mean "filter"\?\): expected one of .*\bsource, filter, sinks\b/,
+    /^unknown key "filtr" \(did you mean "filter"\?\): expected one of .*\bsource, filter, processors, sinks\b/,
   );
 });
 
@@ -769,7 +769,7 @@ Deno.test("loadConfigTexts() rejects credentials in a server URL without echoing
     "c.yaml:4:14: connectors.local.servers",
     /credentials in server URL.*auth/,
   );
-  assert.ok(!errors[0]!.includes("s3cret"), errors[0]);
+  assert.ok(!errors[0]!.includes("s3cret"), errors[0]!);
 });
 
 Deno.test("loadConfigTexts() reports a bad server URL in a list at its index", () => {

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import type { Server } from "@nats-io/nats-core/internal";
 import { connect, DenoTransport } from "../src/connectors/nats/deno_transport.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { pollUntil } from "../dev/wait.ts";
 
 const INFO = new TextEncoder().encode(
   'INFO {"server_id":"FAKE","version":"2.9.10","proto":1,"max_payload":1048576}\r\n',

@@ -3,10 +3,10 @@
  */
 import assert from "node:assert/strict";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { configDir } from "./_harness/config_dir.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, pollUntil, scaled } from "./_harness/wait.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, pollUntil, scaled } from "../dev/wait.ts";
 
 const enc = new TextEncoder();
 

@@ -1,12 +1,8 @@
 // Tests of the integration-test harness itself, against a real nats-server.
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import {
-  NatsServer,
-  NatsServerNotFoundError,
-  NatsServerStartError,
-} from "./_harness/nats_server.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
+import { NatsServer, NatsServerNotFoundError, NatsServerStartError } from "../dev/nats_server.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 import {
   Collector,
   Deferred,
@@ -16,7 +12,7 @@ import {
   TimeoutError,
   timeoutScale,
   withTimeout,
-} from "./_harness/wait.ts";
+} from "../dev/wait.ts";
 
 /** Connects a client that retries forever and fast, as a reconnect test needs. */
 function connectTo(server: NatsServer, name: string): Promise<NatsConnection> {

@@ -7,7 +7,8 @@ import {
   formatValue,
   renderExposition,
 } from "../src/health/prometheus.ts";
-import type { HealthSnapshot } from "../src/health/snapshot.ts";
+import type { HealthSnapshot, PipelineCountersSnapshot } from "../src/health/snapshot.ts";
+import { countersBySnake, newCounters } from "../src/engine/counters.ts";
 
 Deno.test("escapeLabelValue() escapes backslash, double quote and line feed", () => {
   assert.equal(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
@@ -134,6 +135,7 @@ function snapshot(overrides: Partial<HealthSnapshot> = {}): HealthSnapshot {
       state: "degraded",
       connectors: ["local"],
       counters: {
+        ...countersBySnake(newCounters()),
         in: 10,
         passed: 4,
         filtered: 3,
@@ -143,7 +145,24 @@ function snapshot(overrides: Partial<HealthSnapshot> = {}): HealthSnapshot {
         "template_errors": 1,
         "sink_errors": 5,
         "dead_letter_errors": 0,
-      },
+      } as PipelineCountersSnapshot,
+      processors: [{
+        processor: "1:dedupe",
+        in: 7,
+        out: 4,
+        dropped: 3,
+        errors: 0,
+        evicted: 2,
+        keys: 100,
+      }],
+      outboxes: [{
+        path: "/var/lib/sluice/up.db",
+        events: 12,
+        bytes: 480,
+        dropped: 5,
+        replaying: false,
+      }],
+      error: null,
       "in_flight": 0,
       "last_event_at": "2024-05-01T12:00:09.500Z",
     }],
@@ -241,9 +260,17 @@ Deno.test("metric names are stable: dashboards and alerts depend on them", () =>
     "sluice_pipeline_state",
     "sluice_pipeline_events_received_total",
     "sluice_pipeline_events_total",
+    "sluice_pipeline_emitted_total",
     "sluice_pipeline_sink_errors_total",
     "sluice_pipeline_dead_lettered_total",
     "sluice_pipeline_dead_letter_errors_total",
+    "sluice_pipeline_acks_total",
+    "sluice_pipeline_outbox_events_total",
+    "sluice_processor_events_total",
+    "sluice_processor_evictions_total",
+    "sluice_processor_keys",
+    "sluice_outbox_events",
+    "sluice_outbox_bytes",
     "sluice_pipeline_in_flight",
     "sluice_pipeline_last_event_timestamp_seconds",
   ]);

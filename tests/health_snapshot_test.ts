@@ -188,7 +188,7 @@ Deno.test("measureRtt() measures connected connectors and gives up on a silent o
   assert.deepEqual(s.connectors.map((c) => c.rtt_ms), [3, null]);
 });
 
-Deno.test("heartbeatOf() summarises connectors in use and pipelines", () => {
+Deno.test("heartbeatOf() summarises connectors in use, pipelines and the counters that moved", () => {
   const local = new FakeConnector("local", "connected");
   const spare = new FakeConnector("spare", "closed");
   const alerts = new FakePipeline("alerts", "running", ["local"]);
@@ -202,7 +202,16 @@ Deno.test("heartbeatOf() summarises connectors in use and pipelines", () => {
     ready: true,
     connectors: { local: "connected" },
     pipelines: {
-      alerts: { state: "running", in: 9, passed: 3, filtered: 4, "dead_lettered": 0, errors: 2 },
+      alerts: {
+        state: "running",
+        in: 9,
+        passed: 3,
+        filtered: 4,
+        "dead_lettered": 0,
+        "parse_errors": 1,
+        "sink_errors": 1,
+        errors: 2,
+      },
     },
   });
 });

@@ -3,12 +3,14 @@
 // secrets in anything health reports.
 import assert from "node:assert/strict";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector, pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector, pollUntil } from "../dev/wait.ts";
 import { METRIC_NAMES } from "../src/health/metrics.ts";
 import type { HealthSnapshot, NotReady } from "../src/health/snapshot.ts";
 import type { Heartbeat } from "../src/health/nats.ts";
+import { countersBySnake, newCounters } from "../src/engine/counters.ts";
+import { nkeys } from "@nats-io/nats-core";
 
 const PROMTOOL = findPromtool();
 
@@ -233,6 +235,7 @@ Deno.test("counters match the traffic exactly in /status and /metrics", async ()
     );
     const c = s.pipelines[0]!.counters;
     assert.deepEqual(c, {
+      ...countersBySnake(newCounters()),
       in: N,
       passed: M,
       filtered: N - K - M,
@@ -421,8 +424,9 @@ Deno.test("sluice status: unreachable is exit 1 with a message; bad usage is exi
 // and the .creds file are read by connectors that cannot reach a server.
 const TOKEN = "tok-7f3a9c2e-SECRET";
 const PASSWORD = "pw-51b8d0e4-SECRET";
-const NKEY_SEED = "SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTAM";
-const CREDS_SEED = "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY";
+// Real seeds: `check` verifies that a seed file holds one.
+const NKEY_SEED = new TextDecoder().decode(nkeys.createUser().getSeed());
+const CREDS_SEED = new TextDecoder().decode(nkeys.createUser().getSeed());
 const CREDS_JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.SECRETJWTBODY.SECRETJWTSIG";
 
 Deno.test("no password, token, seed or JWT in /status, /readyz, /metrics, NATS health or logs", async () => {

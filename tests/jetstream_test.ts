@@ -2,8 +2,8 @@
 // poison messages, a Sluice crash mid-stream, and deduplication by Nats-Msg-Id.
 import assert from "node:assert/strict";
 import { AckPolicy, jetstream } from "@nats-io/jetstream";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { pollUntil } from "../dev/wait.ts";
 import {
   client,
   collectIds,
@@ -212,7 +212,7 @@ Deno.test("a JetStream source on a missing stream fails to start with a clear er
   await using cfg = await configDir(
     `connectors:\n${natsConnector("local", server.url)}${jsPipeline({})}`,
   );
-  const { SluiceProcess } = await import("./_harness/sluice_process.ts");
+  const { SluiceProcess } = await import("../dev/sluice_process.ts");
   await using sluice = SluiceProcess.start(["run", "--log-format", "json", cfg.file]);
   const status = await sluice.status;
   assert.equal(status.code, 1);

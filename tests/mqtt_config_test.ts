@@ -3,8 +3,8 @@
  * `sluice check` pointing at each bad topic or template with file:line:col.
  */
 import assert from "node:assert/strict";
-import { configDir } from "./_harness/config_dir.ts";
-import { runSluice } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { runSluice } from "../dev/sluice_process.ts";
 import {
   mqttConnectorSchema,
   mqttSinkSchema,

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { configDir } from "./_harness/config_dir.ts";
-import { collect, Mosquitto, testClient } from "./_harness/mosquitto.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
-import { pollUntil } from "./_harness/wait.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { collect, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { pollUntil } from "../dev/wait.ts";
 
 Deno.test("an outbox on an MQTT sink keeps events while its broker is down and sends them in order", async () => {
   await using server = await NatsServer.start();

@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { configDir } from "./_harness/config_dir.ts";
-import { collect, Mosquitto, testClient } from "./_harness/mosquitto.ts";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector } from "./_harness/wait.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { collect, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector } from "../dev/wait.ts";
 
 function connectors(mqttUrl: string, natsUrl: string, extra = ""): string {
   return `connectors:

@@ -4,9 +4,9 @@
  * the password never appears in its output.
  */
 import assert from "node:assert/strict";
-import { configDir } from "./_harness/config_dir.ts";
-import { collect, makeCertificates, Mosquitto, testClient } from "./_harness/mosquitto.ts";
-import { runSluice, SluiceProcess } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { collect, makeCertificates, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 
 const LOOP = `pipelines:
   loop:

@@ -3,9 +3,9 @@
  * reported and backed off from, MQTT 3.1.1, and fail-over across a URL list.
  */
 import assert from "node:assert/strict";
-import { configDir } from "./_harness/config_dir.ts";
-import { collect, freePort, Mosquitto, testClient } from "./_harness/mosquitto.ts";
-import { SluiceProcess } from "./_harness/sluice_process.ts";
+import { configDir } from "../dev/config_dir.ts";
+import { collect, freePort, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
 
 function config(url: string, connector: string, pipelines: string): string {
   return `connectors:

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "./_harness/nats_server.ts";
-import type { SluiceProcess } from "./_harness/sluice_process.ts";
-import { pollUntil } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import type { SluiceProcess } from "../dev/sluice_process.ts";
+import { pollUntil } from "../dev/wait.ts";
 import {
   client,
   configDir,

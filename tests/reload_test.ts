@@ -3,9 +3,9 @@
  */
 import assert from "node:assert/strict";
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "./_harness/nats_server.ts";
-import { type LogRecord, SluiceProcess } from "./_harness/sluice_process.ts";
-import { Collector } from "./_harness/wait.ts";
+import { NatsServer } from "../dev/nats_server.ts";
+import { type LogRecord, SluiceProcess } from "../dev/sluice_process.ts";
+import { Collector } from "../dev/wait.ts";
 import { connectorsOf, isEmptyPlan, planReload } from "../src/engine/reload.ts";
 import { loadConfigTexts } from "../src/config/load.ts";
 import { builtinRegistry } from "../src/connectors/mod.ts";

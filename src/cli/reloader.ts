@@ -97,9 +97,11 @@ async function reloadOnce(
   }
   try {
     const plan = await engine.apply(config);
-    log.info("reloaded", {
+    const failed = plan.startPipelines.filter((n) => engine.pipelines.get(n)?.state === "failed");
+    (failed.length > 0 ? log.error : log.info).call(log, "reloaded", {
       changed: !isEmptyPlan(plan),
-      started: plan.startPipelines,
+      started: plan.startPipelines.filter((n) => !failed.includes(n)),
+      failed,
       stopped: plan.stopPipelines,
       kept: plan.keepPipelines.length,
       connectors_added: plan.addConnectors,

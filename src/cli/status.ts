@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { counterSummary } from "../engine/counters.ts";
 import type { HealthSnapshot } from "../health/snapshot.ts";
 import { EXIT, type Output } from "./run.ts";
 
@@ -114,7 +115,7 @@ export function formatStatus(s: HealthSnapshot): string[] {
     ...table(
       ["PIPELINE", "STATE", "IN", "PASSED", "FILTERED", "DEAD-LETTERED", "ERRORS"],
       s.pipelines.map((pl) => {
-        const c = pl.counters;
+        const c = counterSummary(pl.counters);
         return [
           pl.name,
           pl.state,
@@ -122,11 +123,62 @@ export function formatStatus(s: HealthSnapshot): string[] {
           String(c.passed),
           String(c.filtered),
           String(c.dead_lettered),
-          String(c.parse_errors + c.filter_errors + c.template_errors + c.sink_errors),
+          String(c.errors),
         ];
       }),
     ),
   );
+  const processors = s.pipelines.flatMap((pl) =>
+    (pl.processors ?? []).map((x) => [
+      pl.name,
+      x.processor,
+      String(x.in),
+      String(x.out),
+      String(x.dropped),
+      String(x.errors),
+      String(x.keys),
+      String(x.evicted),
+    ])
+  );
+  if (processors.length > 0) {
+    lines.push(
+      "",
+      ...table(
+        ["PIPELINE", "PROCESSOR", "IN", "OUT", "DROPPED", "ERRORS", "KEYS", "EVICTED"],
+        processors,
+      ),
+    );
+  }
+  const outboxes = s.pipelines.flatMap((pl) =>
+    (pl.outboxes ?? []).map((o) => [
+      pl.name,
+      o.path,
+      String(o.events),
+      String(o.bytes),
+      String(pl.counters.buffered ?? 0),
+      String(pl.counters.replayed ?? 0),
+      String(o.dropped),
+      o.replaying ? "yes" : "no",
+    ])
+  );
+  if (outboxes.length > 0) {
+    lines.push(
+      "",
+      ...table(
+        ["PIPELINE", "OUTBOX", "EVENTS", "BYTES", "BUFFERED", "REPLAYED", "DROPPED", "REPLAYING"],
+        outboxes,
+      ),
+    );
+  }
+  const failed = s.pipelines.filter((pl) => pl.state === "failed" && pl.error);
+  for (const pl of failed) lines.push("", `Pipeline ${pl.name} failed to start: ${pl.error}`);
+  if (s.reloads?.last_error) {
+    lines.push(
+      "",
+      `Last reload (${s.reloads.last_at ?? "?"}): ${clip(s.reloads.last_error, 200)}`,
+      `Reloads: ${s.reloads.applied} applied, ${s.reloads.rejected} rejected`,
+    );
+  }
   if (!s.ready) {
     lines.push("", "Not ready:", ...s.not_ready.map((n) => `  ${n.reason}`));
   }

@@ -5,6 +5,8 @@
  * @module
  */
 import type { Location } from "../errors.ts";
+import type { Filter } from "../filter/filter.ts";
+import type { ProcessorDecl } from "../processors/chain.ts";
 import type { AnyConnectorType } from "../registry.ts";
 
 /** A connector declaration with its type-specific settings parsed. */
@@ -33,6 +35,8 @@ export interface EndpointDecl {
   settings: unknown;
   /** The sink's outbox, when it has one (never on a source). */
   buffer?: BufferDecl | undefined;
+  /** A pipeline sink's `when`: it gets only the events for which this holds. */
+  when?: Filter | undefined;
 }
 
 /** A pipeline declaration, fully validated. */
@@ -40,6 +44,8 @@ export interface PipelineDecl {
   name: string;
   source: EndpointDecl;
   filter: string | undefined;
+  /** The processor chain, compiled: the top-level `filter` first, then `processors`. */
+  processors: ProcessorDecl[];
   sinks: EndpointDecl[];
   deadLetter: EndpointDecl | undefined;
   fingerprint: string;

@@ -43,3 +43,12 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** Describes {@link NAME_PATTERN} in messages. */
 export const NAME_RULE = "letters, digits, '-' and '_', starting with a letter or digit";
+
+/**
+ * Tells whether a string can stand as one literal subject token (health subjects such as
+ * `sluice.health.<instance>`): not empty, no '.', '*', '>', spaces, tabs, line breaks or NUL.
+ * Kept here, not in a connector folder, because health names are not a connector's business.
+ */
+export function isSubjectToken(token: string): boolean {
+  return token.length > 0 && !/[.*> \t\n\r\0]/.test(token);
+}

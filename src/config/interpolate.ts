@@ -10,8 +10,20 @@ export type Interpolated = { value: string } | { error: string };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Replaces every reference in `text` with its value from `env`; an unset variable without default fails. */
-export function interpolate(text: string, env: (name: string) => string | undefined): Interpolated {
+/**
+ * Replaces every reference in `text` with its value from `env`; an unset variable without default
+ * fails.
+ *
+ * @param text A config string.
+ * @param env Looks up a variable.
+ * @param used Receives the value of each variable substituted, so that values which land under a
+ *   secret key can be kept out of every message.
+ */
+export function interpolate(
+  text: string,
+  env: (name: string) => string | undefined,
+  used?: string[],
+): Interpolated {
   if (!text.includes("$")) return { value: text };
   let out = "";
   let i = 0;
@@ -44,8 +56,10 @@ export function interpolate(text: string, env: (name: string) => string | undefi
       return { error: `invalid variable name "${name}" in "\${${body}}"` };
     }
     const value = env(name);
-    if (value !== undefined && !(sep >= 0 && value === "")) out += value;
-    else if (sep >= 0) out += body.slice(sep + 2);
+    if (value !== undefined && !(sep >= 0 && value === "")) {
+      out += value;
+      used?.push(value);
+    } else if (sep >= 0) out += body.slice(sep + 2);
     else {return {
         error: `environment variable "${name}" is not set: set it, or write "\${${name}:-default}"`,
       };}

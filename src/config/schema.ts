@@ -5,8 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { isValidToken } from "../connectors/nats/subject.ts";
-import { duration, size } from "./fields.ts";
+import { duration, isSubjectToken, size } from "./fields.ts";
 
 /** Port of the health endpoints when `health.listen` names none. */
 export const DEFAULT_HEALTH_PORT = 9180;
@@ -72,7 +71,7 @@ export const healthSchema = z
       "Name of this gateway in health subjects and snapshots (default: the hostname); one " +
         "NATS subject token: no '.', '*', '>' or whitespace",
     ).refine(
-      isValidToken,
+      isSubjectToken,
       "expected one subject token: not empty, no '.', '*', '>', spaces, tabs or line breaks",
     ).optional(),
     nats: z.strictObject({
@@ -135,13 +134,26 @@ const sinkEndpoint = (description: string) =>
     buffer: bufferSchema.optional(),
   }).describe(description);
 
+/** A sink of a pipeline: a dead letter's fields plus `when`. */
+const pipelineSink = z.looseObject({
+  connector: z.string().describe("Name of the connector to use"),
+  buffer: bufferSchema.optional(),
+  when: z.string().min(1, "expected a CEL expression; leave the key out to send every event")
+    .optional().describe(
+      "CEL bool expression: this sink gets only the events for which it holds",
+    ),
+}).describe("Where passing events go");
+
 /** One pipeline declaration. */
 export const pipelineSchema = z.strictObject({
   description: z.string().optional().describe("Free text for people"),
   source: endpoint("Where events come from"),
   filter: z.string().min(1, "expected a CEL expression; leave the key out to pass everything")
     .optional().describe("CEL expression; events for which it is true go to the sinks"),
-  sinks: z.array(sinkEndpoint("Where passing events go")).min(1, "expected at least one sink"),
+  processors: z.array(z.unknown()).optional().describe(
+    "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window",
+  ),
+  sinks: z.array(pipelineSink).min(1, "expected at least one sink"),
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
 });
 

@@ -7,8 +7,8 @@
 import type { Config, ConnectorDecl, PipelineDecl } from "../config/config.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
-import { deliverySummary, errorCount, type PipelineCounters } from "./counters.ts";
-import { Pipeline } from "./pipeline.ts";
+import { counterSummary, type PipelineCounters } from "./counters.ts";
+import { type CarriedProcessors, Pipeline } from "./pipeline.ts";
 import { planReload, type ReloadPlan } from "./reload.ts";
 import type { Connector } from "./types.ts";
 
@@ -28,6 +28,14 @@ export interface ReloadStats {
   lastError: string | undefined;
 }
 
+/** What a pipeline stopped by a reload hands to its replacement. */
+interface Retired {
+  /** Its totals: counters keep counting across reloads, as Prometheus `rate()` expects. */
+  counters: PipelineCounters;
+  /** Its processors with their state, when the replacement runs the same declaration. */
+  chain: CarriedProcessors | undefined;
+}
+
 /** Runs the pipelines of one configuration. */
 export class Engine {
   readonly connectors = new Map<string, Connector<unknown, unknown>>();
@@ -40,8 +48,8 @@ export class Engine {
   #config: Config;
   #applying: Promise<void> = Promise.resolve();
   readonly #reloads: ReloadStats = { applied: 0, rejected: 0, lastAt: 0, lastError: undefined };
-  /** Counters of pipelines stopped by a reload, handed to their replacements. */
-  readonly #retired = new Map<string, PipelineCounters>();
+  /** Counters (and unchanged chains) of pipelines stopped by a reload, for their replacements. */
+  readonly #retired = new Map<string, Retired>();
 
   constructor(config: Config, options: EngineOptions) {
     this.#log = options.logger;
@@ -89,7 +97,15 @@ export class Engine {
     const failures: string[] = [];
     try {
       await Promise.all(plan.stopPipelines.map(async (name) => {
-        await this.pipelines.get(name)?.stop();
+        const old = this.pipelines.get(name);
+        if (!old) return;
+        // Restarted only because a connector it uses changed: its processors keep their state.
+        const same = next.pipelines.get(name)?.fingerprint === old.decl.fingerprint;
+        await old.stop(!same);
+        this.#retired.set(name, {
+          counters: old.counters,
+          chain: same ? old.carryOver() : undefined,
+        });
         this.pipelines.delete(name);
       }));
       // Stopped pipelines released replaced and removed connectors; their clients are closed.
@@ -99,13 +115,16 @@ export class Engine {
       for (const name of [...plan.addConnectors, ...plan.replaceConnectors]) {
         this.#createConnector(next.connectors.get(name)!);
       }
-      const counters = this.#retired;
+      const retired = this.#retired;
       this.#config = next;
       await Promise.all(plan.startPipelines.map(async (name) => {
-        const p = this.#createPipeline(next.pipelines.get(name)!, counters.get(name));
+        const p = this.#createPipeline(next.pipelines.get(name)!, retired.get(name));
         try {
           await p.start(this.#abort.signal);
         } catch (e) {
+          // Reported as failed, in health and the reload log, never as started.
+          p.state = "failed";
+          p.error = e instanceof Error ? e.message : String(e);
           failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
           this.#log.error("pipeline failed to start", {
             pipeline: name,
@@ -113,7 +132,7 @@ export class Engine {
           });
         }
       }));
-      counters.clear();
+      retired.clear();
     } finally {
       await Promise.all(pinned.map((c) => c.release()));
     }
@@ -136,15 +155,14 @@ export class Engine {
     this.connectors.set(decl.name, decl.type.create(decl.name, decl.settings, { logger, fail }));
   }
 
-  #createPipeline(decl: PipelineDecl, counters?: PipelineCounters): Pipeline {
+  #createPipeline(decl: PipelineDecl, retired?: Retired): Pipeline {
     const p = new Pipeline(
       decl,
       (name) => this.#connector(name),
       this.#log.with({ pipeline: decl.name }),
-      counters,
+      retired?.counters,
+      retired?.chain,
     );
-    const old = this.pipelines.get(decl.name);
-    if (old) this.#retired.set(decl.name, old.counters);
     this.pipelines.set(decl.name, p);
     return p;
   }
@@ -192,12 +210,7 @@ export class Engine {
       const c = p.counters;
       this.#log.info("pipeline summary", {
         pipeline: p.name,
-        in: c.in,
-        passed: c.passed,
-        filtered: c.filtered,
-        dead_lettered: c.deadLettered,
-        errors: errorCount(c),
-        ...deliverySummary(c),
+        ...counterSummary(c),
       });
     }
   }

@@ -1,15 +1,25 @@
 /**
- * One running pipeline: source → decode → filter → sinks, with a counter at each step. With a core
- * NATS source and core NATS sinks the path of an event is synchronous: nothing is awaited per
- * event, and nothing throws out of it. Only sinks that confirm asynchronously (JetStream, an
- * outbox) return promises, and only an acknowledging source (JetStream) makes the pipeline wait
- * for them before it acks, naks or terms the message.
+ * One running pipeline: source → decode → processors → encode → sinks, with a counter at each
+ * step. With a core NATS source, stateless processors and core NATS sinks the path of an event is
+ * synchronous: nothing is awaited per event, and nothing throws out of it. Only sinks that confirm
+ * asynchronously (JetStream, an outbox) and processors that wait (a request) return promises, and
+ * only an acknowledging source (JetStream) makes the pipeline wait for them before it acks, naks
+ * or terms the message. Windows emit from their own timers into the rest of the chain.
  *
  * @module
  */
+import { DecodeError, decodeJson, encodeJson } from "../codecs/json.ts";
 import type { EndpointDecl, PipelineDecl } from "../config/config.ts";
-import { compileFilter, type Filter } from "../filter/filter.ts";
+import type { Filter } from "../filter/filter.ts";
 import type { Logger } from "../log.ts";
+import type { ProcessorDecl } from "../processors/chain.ts";
+import {
+  DROP,
+  type Emit,
+  newProcessorCounters,
+  type Processor,
+  type ProcessorCounters,
+} from "../processors/types.ts";
 import { newCounters, type PipelineCounters } from "./counters.ts";
 import { connectorsOf } from "./reload.ts";
 import { BufferedSink, type BufferHealth } from "./buffered_sink.ts";
@@ -25,23 +35,30 @@ import type {
 } from "./types.ts";
 
 /** Lifecycle of a pipeline. `degraded` is derived from connector health by the health model. */
-export type PipelineState = "starting" | "running" | "stopping" | "stopped";
+export type PipelineState = "starting" | "running" | "failed" | "stopping" | "stopped";
 
 /** Looks up the shared connector of a name. */
 export type ConnectorLookup = (name: string) => Connector<unknown, unknown>;
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-const looseDecoder = new TextDecoder("utf-8");
-
-/**
- * Decodes UTF-8, throwing a TypeError on invalid input like the fatal decoder, at a third of its
- * cost: the lenient decoder is much faster, and a U+FFFD in its output (an invalid sequence it
- * replaced, or a genuine one) sends the payload through the validating decoder to decide.
- */
-function decodeUtf8(data: Uint8Array): string {
-  const text = looseDecoder.decode(data);
-  return text.includes("\uFFFD") ? decoder.decode(data) : text;
+/** One processor of the chain with its counters, as health shows it. */
+export interface ProcessorHealth {
+  /** `1:map`, or `filter` for the top-level filter. */
+  label: string;
+  kind: string;
+  counters: ProcessorCounters;
+  /** Keys held in its state (dedupe, throttle, window). */
+  keys: number;
 }
+
+/** A processor of a running chain: its declaration, its instance (with state) and its counters. */
+interface ChainProcessor {
+  readonly decl: ProcessorDecl;
+  readonly instance: Processor;
+  readonly counters: ProcessorCounters;
+}
+
+/** A chain handed from a stopped pipeline to its replacement with the same declaration. */
+export type CarriedProcessors = readonly ChainProcessor[];
 
 /** Warnings about failing events are rate-limited: the first at once, then one summary a period. */
 const WARN_EVERY_MS = 30_000;
@@ -52,12 +69,22 @@ export class Pipeline {
   readonly decl: PipelineDecl;
   readonly counters: PipelineCounters;
   state: PipelineState = "starting";
-  readonly #filter: Filter | undefined;
+  /** Why it failed to start, once its state is `failed`. */
+  error: string | undefined;
   readonly #log: Logger;
   readonly #lookup: ConnectorLookup;
   readonly #acquired: Connector<unknown, unknown>[] = [];
+  readonly #chain: ChainProcessor[];
+  /** True when a processor may wait: events then complete through {@link Pipeline.#tail}. */
+  readonly #ordered: boolean;
+  /** The completion of the last event handed to the ordered path. */
+  #tail: Promise<void> = Promise.resolve();
+  /** The event the last call of `#evaluate` decoded, read at once by its caller. */
+  #decoded: unknown;
   #source: Source | undefined;
   #sinks: Sink[] = [];
+  /** Each sink's `when`, by sink index. */
+  #whens: (Filter | undefined)[] = [];
   #deadLetter: Sink | undefined;
   #buffers: BufferedSink[] = [];
   /** Connections opened in the background (used only by buffered sinks), until they are up. */
@@ -71,19 +98,30 @@ export class Pipeline {
     this.counters.lastEventAt = Date.now();
   };
 
-  /** `counters` carries a replaced pipeline's totals over a reload, so metrics stay monotonic. */
+  /**
+   * `counters` carries a replaced pipeline's totals over a reload, so metrics stay monotonic;
+   * `carried` its processors with their state when the replacement runs the same chain.
+   */
   constructor(
     decl: PipelineDecl,
     lookup: ConnectorLookup,
     log: Logger,
     counters: PipelineCounters = newCounters(),
+    carried?: CarriedProcessors,
   ) {
     this.name = decl.name;
     this.counters = counters;
     this.decl = decl;
     this.#lookup = lookup;
     this.#log = log;
-    this.#filter = decl.filter === undefined ? undefined : compileFilter(decl.filter);
+    this.#chain = carried && carried.length === decl.processors.length
+      ? [...carried]
+      : decl.processors.map((p) => {
+        const counters = newProcessorCounters();
+        return { decl: p, counters, instance: p.factory.create({ counters, now: Date.now }) };
+      });
+    this.#ordered = this.#chain.some((p) => p.instance.waits === true);
+    this.#whens = decl.sinks.map((s) => s.when);
   }
 
   /** Names of the connectors this pipeline uses, without repeats. */
@@ -141,6 +179,7 @@ export class Pipeline {
       await this.#closeSinks();
       throw e;
     }
+    this.#chain.forEach((p, i) => p.instance.start?.(this.#emitter(i)));
     const src = this.decl.source;
     this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
     await this.#source.start((msg, acker) => this.#handle(msg, acker));
@@ -148,12 +187,19 @@ export class Pipeline {
     this.#log.info("pipeline started", { subject: sourceSubject(src) });
   }
 
-  /** Stops taking events, finishes those accepted, flushes sinks and lets go of connectors. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking events, finishes those accepted, flushes sinks and lets go of connectors. With
+   * `flush` (a graceful stop) windows emit what they hold, marked partial; without it (the chain
+   * is carried over to a replacement) they keep it.
+   */
+  async stop(flush = true): Promise<void> {
     if (this.state === "stopped") return;
     this.state = "stopping";
     this.#stopping.abort(new Error("stopping"));
     await this.#source?.drain();
+    await this.#tail;
+    for (const p of this.#chain) p.instance.stop?.(flush);
+    await this.#tail;
     await Promise.all(
       [...this.#sinks, ...(this.#deadLetter ? [this.#deadLetter] : [])].map((s) =>
         s.flush().catch(() => {})
@@ -166,11 +212,30 @@ export class Pipeline {
     this.state = "stopped";
   }
 
+  /** Per-processor counters and state sizes, in chain order, for health. */
+  processors(): ProcessorHealth[] {
+    return this.#chain.map((p) => ({
+      label: p.decl.label,
+      kind: p.decl.kind,
+      counters: p.counters,
+      keys: p.instance.keys?.() ?? 0,
+    }));
+  }
+
   /**
-   * Decodes and filters one message, counting each step. Returns the event to send, FILTERED, or
-   * a Rejection (allocated only for failures, so the hot path allocates nothing of its own).
+   * Hands the processors (with their state) to a replacement that runs the same chain, e.g. when
+   * a reload restarts this pipeline only because a connector it uses changed.
    */
-  #evaluate(msg: InboundMessage): unknown {
+  carryOver(): CarriedProcessors {
+    return this.#chain;
+  }
+
+  /**
+   * Decodes one message and runs it through the chain, counting each step. Returns the event to
+   * send, DROPPED, ABSORBED, a Rejection (allocated only for failures, so the hot path allocates
+   * nothing of its own), or a promise of one of those when a processor waits (a request).
+   */
+  #evaluate(msg: InboundMessage): Outcome {
     const c = this.counters;
     c.in++;
     // The client hands over a whole read's worth of messages synchronously: reading the clock once
@@ -181,50 +246,124 @@ export class Pipeline {
     }
     let event: unknown;
     try {
-      event = JSON.parse(decodeUtf8(msg.data));
+      event = decodeJson(msg.data);
     } catch (e) {
       c.parseErrors++;
-      const reason = msg.data.length === 0
-        ? "empty payload"
-        : e instanceof TypeError
-        ? "invalid UTF-8"
-        : `malformed JSON: ${oneLine(e)}`;
-      return new Rejection("parse", reason);
+      this.#decoded = undefined;
+      return new Rejection("parse", e instanceof DecodeError ? e.message : oneLine(e));
     }
-    if (this.#filter) {
-      let pass: boolean;
+    this.#decoded = event;
+    return this.#run(event, msg, 0);
+  }
+
+  /** Runs `event` through the chain from processor `from` on. */
+  #run(event: unknown, msg: InboundMessage, from: number): Outcome {
+    const chain = this.#chain;
+    for (let i = from; i < chain.length; i++) {
+      const p = chain[i]!;
+      const pc = p.counters;
+      pc.in++;
+      let out: unknown;
       try {
-        pass = this.#filter.matches(event, msg);
+        out = p.instance.process(event, msg);
       } catch (e) {
-        c.filterErrors++;
-        return new Rejection("filter", `filter failed: ${oneLine(e)}`);
+        return this.#failed(p, e);
       }
-      if (!pass) {
-        c.filtered++;
-        return FILTERED;
+      if (out instanceof Promise) {
+        return out.then(
+          (resolved: unknown) => this.#after(p, resolved, msg, i),
+          (e: unknown) => this.#failed(p, e),
+        );
       }
+      if (out === DROP) return this.#dropped(p);
+      pc.out++;
+      event = out;
     }
-    c.passed++;
     return event;
   }
 
+  /** Continues the chain after processor `i` resolved asynchronously. */
+  #after(p: ChainProcessor, out: unknown, msg: InboundMessage, i: number): Outcome {
+    if (out === DROP) return this.#dropped(p);
+    p.counters.out++;
+    return this.#run(out, msg, i + 1);
+  }
+
+  #dropped(p: ChainProcessor): Outcome {
+    if (p.instance.absorbs) {
+      this.counters.absorbed++;
+      return ABSORBED;
+    }
+    p.counters.dropped++;
+    this.counters.filtered++;
+    return DROPPED;
+  }
+
+  #failed(p: ChainProcessor, e: unknown): Rejection {
+    p.counters.errors++;
+    if (p.decl.where === "filter") {
+      this.counters.filterErrors++;
+      return new Rejection("filter", `filter failed: ${oneLine(e)}`);
+    }
+    this.counters.processorErrors++;
+    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`);
+  }
+
   #handle(msg: InboundMessage, acker?: Acknowledger): void {
-    const event = this.#evaluate(msg);
+    const outcome = this.#evaluate(msg);
+    const decoded = this.#decoded;
+    if (this.#ordered) {
+      this.#enqueue(msg, outcome, decoded, acker);
+      return;
+    }
     if (acker) {
-      this.#settle(msg, event, acker).catch((e) => {
+      this.#settle(msg, outcome, decoded, acker).catch((e) => {
         // Only a bug gets here; redelivery is the safe outcome.
         this.#log.error("event handling failed", { error: oneLine(e) });
         acker.nak();
       });
       return;
     }
-    if (event === FILTERED) return;
-    if (event instanceof Rejection) {
-      this.#reject(msg, event.kind, event.reason);
+    this.#complete(msg, outcome, decoded);
+  }
+
+  /**
+   * With a processor that waits (a request), events still leave in their arrival order: each
+   * one's completion waits for the one before, while their requests run at the same time.
+   */
+  #enqueue(
+    msg: InboundMessage,
+    outcome: Outcome,
+    decoded: unknown,
+    acker?: Acknowledger,
+    emitted = false,
+  ): void {
+    const previous = this.#tail;
+    this.#tail = previous.then(() => outcome).then((o) =>
+      acker ? this.#settle(msg, o, decoded, acker) : this.#complete(msg, o, decoded, emitted)
+    ).catch((e: unknown) => {
+      this.#log.error("event handling failed", { error: oneLine(e) });
+      acker?.nak();
+    });
+  }
+
+  /** Sends an event that left the chain (no acknowledgement to give). */
+  #complete(msg: InboundMessage, outcome: Outcome, decoded: unknown, emitted = false): void {
+    if (outcome === DROPPED || outcome === ABSORBED) return;
+    if (outcome instanceof Rejection) {
+      this.#reject(msg, outcome.kind, outcome.reason);
       return;
     }
-    for (const sink of this.#sinks) {
-      const result = sink.send(event, msg);
+    if (emitted) this.counters.emitted++;
+    else this.counters.passed++;
+    const sinks = this.#sinks;
+    const whens = this.#whens;
+    let out: InboundMessage | undefined;
+    for (let i = 0; i < sinks.length; i++) {
+      const when = whens[i];
+      if (when !== undefined && !this.#holds(when, i, outcome, msg)) continue;
+      out ??= this.#outbound(msg, outcome, decoded);
+      const result = sinks[i]!.send(outcome, out);
       if (result === undefined) continue;
       if (result instanceof Promise) {
         result.then((failure) => failure && this.#sinkFailed(msg, failure));
@@ -233,22 +372,57 @@ export class Pipeline {
   }
 
   /**
+   * The message a sink sends: the original one when no processor changed the event (its bytes are
+   * forwarded as they came), else the event encoded once, whatever the number of sinks.
+   */
+  #outbound(msg: InboundMessage, event: unknown, decoded: unknown): InboundMessage {
+    if (decoded === event) return msg;
+    return { subject: msg.subject, headers: msg.headers, data: encodeJson(event) };
+  }
+
+  /** Whether sink `i`'s `when` holds; an evaluation error dead-letters the event once per sink. */
+  #holds(when: Filter, i: number, event: unknown, msg: InboundMessage): boolean {
+    try {
+      return when.matches(event, msg);
+    } catch (e) {
+      this.counters.processorErrors++;
+      this.#reject(msg, "processor", `sinks[${i}] when: ${oneLine(e)}`);
+      return false;
+    }
+  }
+
+  /**
    * The path of an acknowledging source: ack once every sink accepted the event (awaiting those
    * that confirm asynchronously), nak on a sink failure so it comes again, and for a poison
-   * message dead-letter it and then term it so that it never comes again.
+   * message dead-letter it and then term it so that it never comes again. Events a processor
+   * dropped or a window absorbed are acknowledged.
    */
-  async #settle(msg: InboundMessage, event: unknown, acker: Acknowledger): Promise<void> {
+  async #settle(
+    msg: InboundMessage,
+    outcome: Outcome,
+    decoded: unknown,
+    acker: Acknowledger,
+  ): Promise<void> {
     const c = this.counters;
-    if (event === FILTERED) {
+    if (outcome instanceof Promise) outcome = await outcome;
+    if (outcome === DROPPED || outcome === ABSORBED) {
       acker.ack();
       c.acked++;
       return;
     }
-    if (event instanceof Rejection) {
-      await this.#poison(msg, event.kind, event.reason, acker);
+    if (outcome instanceof Rejection) {
+      await this.#poison(msg, outcome.kind, outcome.reason, acker);
       return;
     }
-    const results = this.#sinks.map((sink) => sink.send(event, msg));
+    c.passed++;
+    const results: SendResult[] = [];
+    let out: InboundMessage | undefined;
+    for (let i = 0; i < this.#sinks.length; i++) {
+      const when = this.#whens[i];
+      if (when !== undefined && !this.#holds(when, i, outcome, msg)) continue;
+      out ??= this.#outbound(msg, outcome, decoded);
+      results.push(this.#sinks[i]!.send(outcome, out));
+    }
     let retry: SendFailure | undefined;
     let poison: SendFailure | undefined;
     for (const result of results) {
@@ -279,6 +453,26 @@ export class Pipeline {
       acker.ack();
       c.acked++;
     }
+  }
+
+  /**
+   * Runs an event a processor produced on its own (a window that closed) through the rest of the
+   * chain and to the sinks. It carries the subject and headers of the last event the window
+   * absorbed, and its encoded bytes stand in as the payload for sinks and the dead letter.
+   */
+  #emitter(index: number): Emit {
+    return (event, meta) => {
+      const p = this.#chain[index]!;
+      p.counters.out++;
+      const msg: InboundMessage = {
+        subject: meta.subject,
+        headers: meta.headers,
+        data: encodeJson(event),
+      };
+      const outcome = this.#run(event, msg, index + 1);
+      if (this.#ordered) this.#enqueue(msg, outcome, event, undefined, true);
+      else this.#complete(msg, outcome, event, true);
+    };
   }
 
   /** Dead-letters a message that can never be handled, then terms it (or naks it if the dead letter failed). */
@@ -394,8 +588,14 @@ export class Pipeline {
   }
 }
 
-/** Returned by `#evaluate` for an event the filter did not pass. */
-const FILTERED: unique symbol = Symbol("filtered");
+/** Returned by `#evaluate` for an event a processor dropped. */
+const DROPPED: unique symbol = Symbol("dropped");
+
+/** Returned by `#evaluate` for an event a window absorbed: it leaves later, in an aggregate. */
+const ABSORBED: unique symbol = Symbol("absorbed");
+
+/** What became of one event in the chain. */
+type Outcome = unknown;
 
 /** Returned by `#evaluate` for a message that cannot be handled (a poison message). */
 class Rejection {

@@ -140,3 +140,30 @@ export interface Connector<S, K> {
   createSource(config: S, pipeline: string): Source;
   createSink(config: K, pipeline: string): Sink;
 }
+
+/**
+ * A connector that answers requests and publishes outside any pipeline: what health over NATS
+ * needs of its connector. The `nats` connector type provides it; health code asks for the
+ * capability, never for a type.
+ */
+export interface ServingConnector extends Connector<unknown, unknown> {
+  /** Publishes bytes outside any pipeline (a heartbeat); a failure when refused. */
+  publishBytes(subject: string, data: Uint8Array): SendFailure | undefined;
+  /**
+   * Answers each request on `subject` with the bytes `respond` produces; resolves once the server
+   * has the subscription (or, while disconnected, once the client will make it on reconnect).
+   * Errors of one request go to `onError` and never reach the connection.
+   */
+  serve(
+    subject: string,
+    respond: () => Promise<Uint8Array>,
+    onError: (error: unknown) => void,
+  ): Promise<{ stop(): void }>;
+}
+
+/** Whether a connector provides {@link ServingConnector}. */
+export function isServing(c: unknown): c is ServingConnector {
+  if (typeof c !== "object" || c === null) return false;
+  const candidate = c as Partial<ServingConnector>;
+  return typeof candidate.serve === "function" && typeof candidate.publishBytes === "function";
+}

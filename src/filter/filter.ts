@@ -41,8 +41,6 @@ export interface EventMeta {
   subject: string;
   /** Message headers, or `undefined` when the message has none. */
   headers?: HeaderSource | undefined;
-  /** Separator of the subject's tokens for `_tokens`; "." when absent, "/" for MQTT topics. */
-  tokenSeparator?: string | undefined;
 }
 
 /**
@@ -83,6 +81,29 @@ export class FilterEvalError extends Error {
   }
 }
 
+/** Options of {@linkcode compileExpression} and {@linkcode compileFilter}. */
+export interface ExpressionOptions {
+  /**
+   * Separator of the address levels that `_tokens` lists: "." for NATS subjects, "/" for MQTT
+   * topics. The source's connector type declares it.
+   * @default {"."}
+   */
+  separator?: string;
+}
+
+/** A compiled CEL expression that yields any value (map fields, dedupe keys, aggregates). */
+export interface Expression {
+  /** The expression as written. */
+  readonly expression: string;
+  /** The result type the checker derived: "dyn" when it depends on the event, else e.g. "string". */
+  readonly type: string;
+  /**
+   * The value of the expression for one event, as CEL returns it (ints are bigints). Throws
+   * FilterEvalError when evaluation fails.
+   */
+  evaluate(event: unknown, meta: EventMeta): unknown;
+}
+
 /** A compiled filter expression. */
 export interface Filter {
   /** The expression as written. */
@@ -103,11 +124,54 @@ export interface Filter {
  * ```
  *
  * @param expression A CEL expression that evaluates to a bool.
+ * @param options Where `_tokens` splits the address.
  * @returns The compiled filter.
  * @throws {FilterCompileError} When the expression does not parse, does not type-check, or its
  * result type is known and is not `bool`.
  */
-export function compileFilter(expression: string): Filter {
+export function compileFilter(expression: string, options: ExpressionOptions = {}): Filter {
+  const { program, type } = parseChecked(expression);
+  if (type !== "bool" && type !== "dyn") {
+    throw new FilterCompileError(`filter must return a bool, got ${type}`, "filter_type", 0);
+  }
+  return new CelFilter(
+    new CelExpression(expression, program, type, options),
+    shortcut(program.ast),
+  );
+}
+
+/**
+ * Parse and type-check a CEL expression of any result type once, for evaluation against many
+ * events.
+ *
+ * @example Usage
+ * ```ts
+ * import { compileExpression } from "./filter.ts";
+ *
+ * const kw = compileExpression("kwh * 4.0");
+ * kw.evaluate({ kwh: 2 }, { subject: "meters.a" }); // 8
+ * ```
+ *
+ * @param expression A CEL expression.
+ * @param options Where `_tokens` splits the address.
+ * @returns The compiled expression.
+ * @throws {FilterCompileError} When the expression does not parse or does not type-check.
+ */
+export function compileExpression(expression: string, options: ExpressionOptions = {}): Expression {
+  const { program, type } = parseChecked(expression);
+  return new CelExpression(expression, program, type, options);
+}
+
+// Module-private below.
+
+/** The parts of a cel-js parse result used here; its own types put `any` in the way. */
+interface Program {
+  (context: Record<string, unknown>): unknown;
+  readonly ast: unknown;
+  check(): { valid: boolean; type?: string; error?: unknown };
+}
+
+function parseChecked(expression: string): { program: Program; type: string } {
   let program: Program;
   try {
     program = env.parse(expression) as Program;
@@ -121,28 +185,12 @@ export function compileFilter(expression: string): Filter {
       cause: checked.error,
     });
   }
-  if (checked.type !== "bool" && checked.type !== "dyn") {
-    throw new FilterCompileError(
-      `filter must return a bool, got ${checked.type}`,
-      "filter_type",
-      0,
-    );
-  }
-  return new CelFilter(expression, program, identifiers(program.ast));
+  return { program, type: checked.type ?? "dyn" };
 }
 
-// Module-private below.
-
-/** The parts of a cel-js parse result used here; its own types put `any` in the way. */
-interface Program {
-  (context: Record<string, unknown>): unknown;
-  readonly ast: unknown;
-  check(): { valid: boolean; type?: string; error?: unknown };
-}
-
-// Creating an Environment is costly; one serves every filter, as it holds no per-filter state.
-// Undeclared variables are dyn because event fields are not known in advance; mixed literals such
-// as `[1, 2.5]` are allowed because JSON numbers are doubles while CEL literals may be ints.
+// Creating an Environment is costly; one serves every expression, as it holds no per-expression
+// state. Undeclared variables are dyn because event fields are not known in advance; mixed literals
+// such as `[1, 2.5]` are allowed because JSON numbers are doubles while CEL literals may be ints.
 const env = new Environment({
   unlistedVariablesAreDyn: true,
   homogeneousAggregateLiterals: false,
@@ -150,8 +198,9 @@ const env = new Environment({
 
 const EMPTY_HEADERS: ReadonlyMap<string, string> = new Map();
 
-class CelFilter implements Filter {
+class CelExpression implements Expression {
   readonly expression: string;
+  readonly type: string;
   readonly #program: Program;
   /** Reused per event: cel-js reads variables with `ctx[name]`, so no prototype may answer. */
   readonly #ctx: Record<string, unknown> = Object.create(null);
@@ -159,37 +208,31 @@ class CelFilter implements Filter {
   readonly #subject: boolean;
   readonly #tokens: boolean;
   readonly #headers: boolean;
+  readonly #separator: string;
   /** Names the expression uses that are read from the event's own fields. */
   readonly #fields: readonly string[];
-  /** Decides the common numeric comparisons without the interpreter, when it can. */
-  readonly #shortcut: Shortcut | undefined;
   // Messages of a subscription often share a subject; splitting it again costs more than comparing.
   #lastSubject = "";
   #lastTokens: readonly string[] = [""];
 
-  constructor(expression: string, program: Program, names: ReadonlySet<string>) {
+  constructor(expression: string, program: Program, type: string, options: ExpressionOptions) {
+    const names = identifiers(program.ast);
     this.expression = expression;
+    this.type = type;
     this.#program = program;
     this.#event = names.has("event");
     this.#subject = names.has("_subject");
     this.#tokens = names.has("_tokens");
     this.#headers = names.has("_headers");
+    this.#separator = options.separator ?? ".";
     this.#fields = [...names].filter((n) => !RESERVED.has(n));
-    this.#shortcut = shortcut(program.ast);
   }
 
-  matches(event: unknown, meta: EventMeta): boolean {
-    if (this.#shortcut !== undefined) {
-      const obj = typeof event === "object" && event !== null && !Array.isArray(event)
-        ? event as Record<string, unknown>
-        : undefined;
-      const decided = this.#shortcut(obj);
-      if (decided !== undefined) return decided;
-    }
+  evaluate(event: unknown, meta: EventMeta): unknown {
     const ctx = this.#ctx;
     if (this.#event) ctx.event = event;
     if (this.#subject) ctx._subject = meta.subject;
-    if (this.#tokens) ctx._tokens = this.#tokensOf(meta.subject, meta.tokenSeparator ?? ".");
+    if (this.#tokens) ctx._tokens = this.#tokensOf(meta.subject);
     if (this.#headers) ctx._headers = headerMap(meta.headers);
     const fields = this.#fields;
     if (fields.length !== 0) {
@@ -202,25 +245,47 @@ class CelFilter implements Filter {
         ctx[name] = obj !== undefined && Object.hasOwn(obj, name) ? obj[name] : undefined;
       }
     }
-    let result: unknown;
     try {
-      result = this.#program(ctx);
+      return this.#program(ctx);
     } catch (err) {
       throw new FilterEvalError(summary(err), { cause: err });
     }
+  }
+
+  #tokensOf(subject: string): readonly string[] {
+    if (subject !== this.#lastSubject) {
+      this.#lastTokens = subject.split(this.#separator);
+      this.#lastSubject = subject;
+    }
+    return this.#lastTokens;
+  }
+}
+
+class CelFilter implements Filter {
+  readonly expression: string;
+  readonly #inner: CelExpression;
+  /** Decides the common numeric comparisons without the interpreter, when it can. */
+  readonly #shortcut: Shortcut | undefined;
+
+  constructor(inner: CelExpression, shortcut: Shortcut | undefined) {
+    this.expression = inner.expression;
+    this.#inner = inner;
+    this.#shortcut = shortcut;
+  }
+
+  matches(event: unknown, meta: EventMeta): boolean {
+    if (this.#shortcut !== undefined) {
+      const obj = typeof event === "object" && event !== null && !Array.isArray(event)
+        ? event as Record<string, unknown>
+        : undefined;
+      const decided = this.#shortcut(obj);
+      if (decided !== undefined) return decided;
+    }
+    const result = this.#inner.evaluate(event, meta);
     if (typeof result !== "boolean") {
       throw new FilterEvalError(`filter must return a bool, got ${celTypeOf(result)}`);
     }
     return result;
-  }
-
-  #tokensOf(subject: string, separator: string): readonly string[] {
-    // One filter serves one source, so the separator is the same for every message it sees.
-    if (subject !== this.#lastSubject) {
-      this.#lastTokens = subject.split(separator);
-      this.#lastSubject = subject;
-    }
-    return this.#lastTokens;
   }
 }
 

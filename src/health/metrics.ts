@@ -10,15 +10,20 @@
  */
 import { type MetricFamily, renderExposition, type Sample } from "./prometheus.ts";
 import {
+  COUNTER_FAMILY_HELP,
+  COUNTER_NAMES,
+  type CounterSpec,
+  PIPELINE_COUNTERS,
+} from "../engine/counters.ts";
+import {
   CONNECTOR_STATES,
   type ConnectorSnapshot,
   type HealthSnapshot,
+  type OutboxSnapshot,
   PIPELINE_HEALTH_STATES,
   type PipelineSnapshot,
+  type ProcessorSnapshot,
 } from "./snapshot.ts";
-
-/** Outcomes of an event at the filter stage; they add up to the events received. */
-export const EVENT_OUTCOMES = ["passed", "filtered", "parse_error", "filter_error"] as const;
 
 /**
  * Every metric family name Sluice exports, in output order. Tests pin this list so that a rename
@@ -46,11 +51,12 @@ export const METRIC_NAMES: readonly string[] = [
   "sluice_connector_users",
   "sluice_pipeline_up",
   "sluice_pipeline_state",
-  "sluice_pipeline_events_received_total",
-  "sluice_pipeline_events_total",
-  "sluice_pipeline_sink_errors_total",
-  "sluice_pipeline_dead_lettered_total",
-  "sluice_pipeline_dead_letter_errors_total",
+  ...new Set(COUNTER_NAMES.map((n) => PIPELINE_COUNTERS[n].metric.family)),
+  "sluice_processor_events_total",
+  "sluice_processor_evictions_total",
+  "sluice_processor_keys",
+  "sluice_outbox_events",
+  "sluice_outbox_bytes",
   "sluice_pipeline_in_flight",
   "sluice_pipeline_last_event_timestamp_seconds",
 ];
@@ -216,53 +222,7 @@ export function metricFamilies(s: HealthSnapshot): MetricFamily[] {
         }))
       ),
     },
-    {
-      name: "sluice_pipeline_events_received_total",
-      help: "Events the pipeline's source received.",
-      type: "counter",
-      samples: perPipeline((p) => p.counters.in),
-    },
-    {
-      name: "sluice_pipeline_events_total",
-      help: "Events by outcome at the filter stage (passed, filtered, parse_error, " +
-        "filter_error); the outcomes add up to the events received.",
-      type: "counter",
-      samples: pipelines.flatMap((p) => {
-        const c = p.counters;
-        const value = {
-          passed: c.passed,
-          filtered: c.filtered,
-          "parse_error": c.parse_errors,
-          "filter_error": c.filter_errors,
-        };
-        return EVENT_OUTCOMES.map((outcome) => ({
-          labels: { pipeline: p.name, outcome },
-          value: value[outcome],
-        }));
-      }),
-    },
-    {
-      name: "sluice_pipeline_sink_errors_total",
-      help: "Passed events a sink did not send: kind template (the subject could not be " +
-        "rendered) or send (refused or failed by the connector).",
-      type: "counter",
-      samples: pipelines.flatMap((p) => [
-        { labels: { pipeline: p.name, kind: "template" }, value: p.counters.template_errors },
-        { labels: { pipeline: p.name, kind: "send" }, value: p.counters.sink_errors },
-      ]),
-    },
-    {
-      name: "sluice_pipeline_dead_lettered_total",
-      help: "Events republished to the pipeline's dead letter.",
-      type: "counter",
-      samples: perPipeline((p) => p.counters.dead_lettered),
-    },
-    {
-      name: "sluice_pipeline_dead_letter_errors_total",
-      help: "Dead letters that could not be sent.",
-      type: "counter",
-      samples: perPipeline((p) => p.counters.dead_letter_errors),
-    },
+    ...counterFamilies(pipelines),
     {
       name: "sluice_pipeline_in_flight",
       help: "Events received but not yet handled; 0 for core NATS sources (handled synchronously).",
@@ -275,6 +235,85 @@ export function metricFamilies(s: HealthSnapshot): MetricFamily[] {
         "the first.",
       type: "gauge",
       samples: perPipeline((p) => (p.last_event_at === null ? 0 : seconds(p.last_event_at))),
+    },
+  ];
+}
+
+/**
+ * The families of the pipeline counters, derived from their one declaration in
+ * {@link PIPELINE_COUNTERS}, followed by the per-processor and per-outbox families.
+ */
+function counterFamilies(pipelines: readonly PipelineSnapshot[]): MetricFamily[] {
+  const families = new Map<string, MetricFamily & { samples: Sample[] }>();
+  for (const name of COUNTER_NAMES) {
+    const spec: CounterSpec = PIPELINE_COUNTERS[name];
+    let family = families.get(spec.metric.family);
+    if (!family) {
+      family = {
+        name: spec.metric.family,
+        help: COUNTER_FAMILY_HELP[spec.metric.family] ?? spec.help,
+        type: "counter",
+        samples: [],
+      };
+      families.set(spec.metric.family, family);
+    }
+    for (const p of pipelines) {
+      family.samples.push({
+        labels: { pipeline: p.name, ...spec.metric.labels },
+        value: (p.counters as Record<string, number>)[spec.snake] ?? 0,
+      });
+    }
+  }
+  const perProcessor = (value: (x: ProcessorSnapshot) => number): Sample[] =>
+    pipelines.flatMap((p) =>
+      p.processors.map((x) => ({
+        labels: { pipeline: p.name, processor: x.processor },
+        value: value(x),
+      }))
+    );
+  const perOutbox = (value: (o: OutboxSnapshot) => number): Sample[] =>
+    pipelines.flatMap((p) =>
+      p.outboxes.map((o) => ({ labels: { pipeline: p.name, path: o.path }, value: value(o) }))
+    );
+  return [
+    ...families.values(),
+    {
+      name: "sluice_processor_events_total",
+      help: "Events at each processor by outcome: in (handed to it), out (passed on or " +
+        "emitted), dropped (not errors), error (dead-lettered).",
+      type: "counter",
+      samples: pipelines.flatMap((p) =>
+        p.processors.flatMap((x) =>
+          (["in", "out", "dropped", "error"] as const).map((outcome) => ({
+            labels: { pipeline: p.name, processor: x.processor, outcome },
+            value: outcome === "error" ? x.errors : x[outcome],
+          }))
+        )
+      ),
+    },
+    {
+      name: "sluice_processor_evictions_total",
+      help: "Keys a stateful processor forgot to stay within max_keys.",
+      type: "counter",
+      samples: perProcessor((x) => x.evicted),
+    },
+    {
+      name: "sluice_processor_keys",
+      help: "Keys a stateful processor (dedupe, throttle, window) holds now.",
+      type: "gauge",
+      samples: perProcessor((x) => x.keys),
+    },
+    {
+      name: "sluice_outbox_events",
+      help: "Events waiting in a sink's outbox.",
+      type: "gauge",
+      samples: perOutbox((o) => o.events),
+    },
+    {
+      name: "sluice_outbox_bytes",
+      help: "Bytes of the events waiting in a sink's outbox.",
+      type: "gauge",
+      samples: perOutbox((o) => o.bytes),
     },
   ];
 }

@@ -7,10 +7,10 @@
  * @module
  */
 import type { HealthNatsDecl } from "../config/config.ts";
-import { NatsConnector } from "../connectors/nats/client.ts";
-import type { ConnectorState } from "../engine/types.ts";
+import { type ConnectorState, isServing, type ServingConnector } from "../engine/types.ts";
 import { RuntimeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { counterSummary } from "../engine/counters.ts";
 import type { HealthMonitor, HealthSnapshot, PipelineHealthState } from "./snapshot.ts";
 
 /** Subjects of health requests are this prefix plus `.<instance>`. */
@@ -36,20 +36,16 @@ export interface Heartbeat {
   pipelines: Record<string, HeartbeatPipeline>;
 }
 
-/** One pipeline in a {@link Heartbeat}. */
+/**
+ * One pipeline in a {@link Heartbeat}: its state, the main counters (in, passed, filtered,
+ * dead_lettered) always, every other counter of `PIPELINE_COUNTERS` once it moved, `errors`
+ * (every failed event), and the events waiting in its outboxes when it has any.
+ */
 export interface HeartbeatPipeline {
-  /** As in the snapshot: starting, running, degraded or stopped. */
+  /** As in the snapshot: starting, running, degraded, failed or stopped. */
   state: PipelineHealthState;
-  /** Events received. */
-  in: number;
-  /** Events the filter passed. */
-  passed: number;
-  /** Events the filter rejected. */
-  filtered: number;
-  /** Events republished to the dead letter. */
-  "dead_lettered": number;
-  /** Parse, filter, template and sink errors together. */
-  errors: number;
+  /** Counters by snake_case name. */
+  [counter: string]: number | string;
 }
 
 /**
@@ -63,15 +59,9 @@ export function heartbeatOf(s: HealthSnapshot): Heartbeat {
   for (const c of s.connectors) if (c.in_use) connectors[c.name] = c.state;
   const pipelines: Record<string, HeartbeatPipeline> = {};
   for (const p of s.pipelines) {
-    const c = p.counters;
-    pipelines[p.name] = {
-      state: p.state,
-      in: c.in,
-      passed: c.passed,
-      filtered: c.filtered,
-      "dead_lettered": c.dead_lettered,
-      errors: c.parse_errors + c.filter_errors + c.template_errors + c.sink_errors,
-    };
+    const beat: HeartbeatPipeline = { state: p.state, ...counterSummary(p.counters) };
+    if (p.outboxes.length > 0) beat.outbox_events = p.outboxes.reduce((n, o) => n + o.events, 0);
+    pipelines[p.name] = beat;
   }
   return {
     instance: s.process.instance,
@@ -92,14 +82,14 @@ export class NatsHealth {
   readonly requestSubject: string;
   /** `sluice.heartbeat.<instance>`. */
   readonly heartbeatSubject: string;
-  readonly #connector: NatsConnector;
+  readonly #connector: ServingConnector;
   readonly #intervalMs: number;
   readonly #monitor: HealthMonitor;
   readonly #log: Logger;
   readonly #abort = new AbortController();
   #starting: Promise<void> | undefined;
   #acquired = false;
-  #sub: { unsubscribe(): void } | undefined;
+  #sub: { stop(): void } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -111,8 +101,13 @@ export class NatsHealth {
    * @param logger For lifecycle lines.
    * @throws {RuntimeError} `health_connector` when the connector is not a nats connector.
    */
-  constructor(connector: unknown, decl: HealthNatsDecl, monitor: HealthMonitor, logger: Logger) {
-    if (!(connector instanceof NatsConnector)) {
+  constructor(
+    connector: unknown,
+    decl: HealthNatsDecl,
+    monitor: HealthMonitor,
+    logger: Logger,
+  ) {
+    if (!isServing(connector)) {
       throw new RuntimeError(
         "health_connector",
         `Connector "${decl.connector}" cannot carry health over NATS: it is not a nats connector`,
@@ -143,11 +138,7 @@ export class NatsHealth {
     await this.#starting?.catch(() => {});
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    try {
-      this.#sub?.unsubscribe();
-    } catch {
-      // The connection is already closed: there is no subscription left.
-    }
+    this.#sub?.stop();
     this.#sub = undefined;
     if (this.#acquired) {
       this.#acquired = false;
@@ -165,23 +156,11 @@ export class NatsHealth {
     }
     this.#acquired = true;
     if (signal.aborted) return;
-    const nc = this.#connector.connection;
-    this.#sub = nc.subscribe(this.requestSubject, {
-      callback: (err, msg) => {
-        // An exception escaping this callback would close the connection (nats.js reader).
-        if (err) {
-          this.#log.warn("health responder error", { error: err.message });
-          return;
-        }
-        if (!msg.reply) return;
-        this.#monitor.detailedSnapshot()
-          .then((s) => msg.respond(encoder.encode(JSON.stringify(s))))
-          .catch((e: unknown) => {
-            this.#log.warn("health response failed", { error: String(e) });
-          });
-      },
-    });
-    await nc.flush().catch(() => {/* disconnected meanwhile: nats.js subscribes on reconnect */});
+    this.#sub = await this.#connector.serve(
+      this.requestSubject,
+      async () => encoder.encode(JSON.stringify(await this.#monitor.detailedSnapshot())),
+      (e: unknown) => this.#log.warn("health response failed", { error: String(e) }),
+    );
     if (signal.aborted) return;
     this.#beat();
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
@@ -198,7 +177,7 @@ export class NatsHealth {
     if (this.#connector.health().state !== "connected") return;
     try {
       const data = encoder.encode(JSON.stringify(heartbeatOf(this.#monitor.snapshot())));
-      const failure = this.#connector.publish(this.heartbeatSubject, data, undefined);
+      const failure = this.#connector.publishBytes(this.heartbeatSubject, data);
       if (failure) this.#log.debug("heartbeat not sent", { reason: failure.reason });
     } catch (e) {
       this.#log.warn("heartbeat failed", { error: String(e) });

@@ -15,19 +15,26 @@
  *
  * @module
  */
-import type { PipelineCounters } from "../engine/counters.ts";
-import type { PipelineState } from "../engine/pipeline.ts";
+import type { BufferHealth } from "../engine/buffered_sink.ts";
+import {
+  type CounterName,
+  countersBySnake,
+  type PIPELINE_COUNTERS,
+  type PipelineCounters,
+} from "../engine/counters.ts";
+import type { PipelineState, ProcessorHealth } from "../engine/pipeline.ts";
 import type { ConnectorHealth, ConnectorState } from "../engine/types.ts";
 import { VERSION } from "../version.ts";
 
 /** How a pipeline is doing, as health reports it. */
-export type PipelineHealthState = "starting" | "running" | "degraded" | "stopped";
+export type PipelineHealthState = "starting" | "running" | "degraded" | "failed" | "stopped";
 
 /** Every pipeline health state, for enumerations (metrics, tables). */
 export const PIPELINE_HEALTH_STATES: readonly PipelineHealthState[] = [
   "starting",
   "running",
   "degraded",
+  "failed",
   "stopped",
 ];
 
@@ -74,26 +81,44 @@ export interface ConnectorSnapshot {
   users: number;
 }
 
-/** The event counters of one pipeline, as in {@link PipelineCounters}, in snake_case. */
-export interface PipelineCountersSnapshot {
-  /** Events received from the source. */
+/**
+ * The event counters of one pipeline by their snake_case names, derived from
+ * {@link PIPELINE_COUNTERS} (where each one's meaning is declared).
+ */
+export type PipelineCountersSnapshot = {
+  -readonly [K in CounterName as (typeof PIPELINE_COUNTERS)[K]["snake"]]: number;
+};
+
+/** One processor of a pipeline's chain in a snapshot. */
+export interface ProcessorSnapshot {
+  /** Its 0-based index and kind, e.g. `1:map`; `filter` for the top-level filter. */
+  processor: string;
+  /** Events handed to it. */
   in: number;
-  /** Events the filter passed (or all, without a filter). */
-  passed: number;
-  /** Events the filter rejected. */
-  filtered: number;
-  /** Events republished to the dead letter. */
-  "dead_lettered": number;
-  /** Payloads that are not valid UTF-8 JSON. */
-  "parse_errors": number;
-  /** Events on which the filter failed to evaluate. */
-  "filter_errors": number;
-  /** Sink subjects that could not be rendered from the event. */
-  "template_errors": number;
-  /** Sends refused or failed at a sink. */
-  "sink_errors": number;
-  /** Dead letters that could not be sent either. */
-  "dead_letter_errors": number;
+  /** Events it passed on (or emitted, for a window). */
+  out: number;
+  /** Events it dropped (not errors). */
+  dropped: number;
+  /** Events on which it failed (dead-lettered). */
+  errors: number;
+  /** Keys forgotten to stay within `max_keys`. */
+  evicted: number;
+  /** Keys held in its state now. */
+  keys: number;
+}
+
+/** One store-and-forward outbox of a pipeline's sinks in a snapshot. */
+export interface OutboxSnapshot {
+  /** The outbox file. */
+  path: string;
+  /** Events waiting in it. */
+  events: number;
+  /** Bytes of those events. */
+  bytes: number;
+  /** Events it discarded to make room since start (`drop_oldest`). */
+  dropped: number;
+  /** Whether it is sending stored events now. */
+  replaying: boolean;
 }
 
 /** One pipeline in a snapshot. */
@@ -104,8 +129,14 @@ export interface PipelineSnapshot {
   state: PipelineHealthState;
   /** The connectors it uses: source, sinks, dead letter. */
   connectors: string[];
-  /** What happened to its events since start. */
+  /** What happened to its events since the process started (kept across reloads). */
   counters: PipelineCountersSnapshot;
+  /** Its processors, in chain order. */
+  processors: ProcessorSnapshot[];
+  /** The outboxes of its sinks. */
+  outboxes: OutboxSnapshot[];
+  /** Why it failed to start, when its state is `failed`; null otherwise. */
+  error: string | null;
   /**
    * Messages received by the source but not yet handed to the pipeline. Always 0 for core NATS
    * sources, which hand every message over synchronously on the client's read loop.
@@ -194,6 +225,12 @@ export interface HealthPipeline {
   connectorNames(): string[];
   /** Events received but not yet handled. */
   inFlight(): number;
+  /** Its processors with their counters. @default none */
+  processors?(): readonly ProcessorHealth[];
+  /** The outboxes of its sinks. @default none */
+  buffers?(): readonly BufferHealth[];
+  /** Why it failed to start, when its state is `failed`. */
+  readonly error?: string | undefined;
 }
 
 /** Where snapshots come from; the `Engine` provides it. */
@@ -261,6 +298,8 @@ export function pipelineHealthState(
       return "starting";
     case "running":
       return connectorStates.every((s) => s === "connected") ? "running" : "degraded";
+    case "failed":
+      return "failed";
     case "stopping":
     case "stopped":
       return "stopped";
@@ -311,7 +350,7 @@ export function takeSnapshot(source: HealthSource, options: SnapshotOptions): He
         kind: "pipeline",
         name: p.name,
         state,
-        reason: pipelineReason(p.name, state, names, states),
+        reason: pipelineReason(p.name, state, names, states, p.error),
       });
     }
   }
@@ -412,17 +451,24 @@ function pipelineSnapshot(
     name: p.name,
     state,
     connectors,
-    counters: {
-      in: c.in,
-      passed: c.passed,
-      filtered: c.filtered,
-      "dead_lettered": c.deadLettered,
-      "parse_errors": c.parseErrors,
-      "filter_errors": c.filterErrors,
-      "template_errors": c.templateErrors,
-      "sink_errors": c.sinkErrors,
-      "dead_letter_errors": c.deadLetterErrors,
-    },
+    counters: countersBySnake(c) as PipelineCountersSnapshot,
+    processors: (p.processors?.() ?? []).map((x) => ({
+      processor: x.label,
+      in: x.counters.in,
+      out: x.counters.out,
+      dropped: x.counters.dropped,
+      errors: x.counters.errors,
+      evicted: x.counters.evicted,
+      keys: x.keys,
+    })),
+    outboxes: (p.buffers?.() ?? []).map((b) => ({
+      path: b.path,
+      events: b.events,
+      bytes: b.bytes,
+      dropped: b.dropped,
+      replaying: b.replaying,
+    })),
+    error: state === "failed" ? p.error ?? "failed to start" : null,
     "in_flight": p.inFlight(),
     "last_event_at": c.lastEventAt > 0 ? iso(c.lastEventAt) : null,
   };
@@ -433,6 +479,7 @@ function pipelineReason(
   state: PipelineHealthState,
   connectors: readonly string[],
   states: readonly ConnectorState[],
+  error: string | undefined,
 ): string {
   const down = connectors
     .map((c, i) => ({ c, s: states[i] ?? "closed" }))
@@ -444,6 +491,8 @@ function pipelineReason(
       return `pipeline "${name}" is starting${why}`;
     case "degraded":
       return `pipeline "${name}" is degraded${why}`;
+    case "failed":
+      return `pipeline "${name}" failed to start${error ? `: ${error}` : ""}`;
     default:
       return `pipeline "${name}" is ${state}`;
   }

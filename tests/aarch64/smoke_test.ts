@@ -4,9 +4,9 @@
 // exists, run.sh keeps only the architecture probe here (SLUICE_AARCH64_SMOKE=0).
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
-import { NatsServer } from "../_harness/nats_server.ts";
-import { REPO_ROOT, runSluice, RUNTIME_ENV, SluiceProcess } from "../_harness/sluice_process.ts";
-import { Collector } from "../_harness/wait.ts";
+import { NatsServer } from "../../dev/nats_server.ts";
+import { REPO_ROOT, runSluice, RUNTIME_ENV, SluiceProcess } from "../../dev/sluice_process.ts";
+import { Collector } from "../../dev/wait.ts";
 
 const noRuntime = !Deno.env.get(RUNTIME_ENV);
 const ignore = noRuntime || Deno.env.get("SLUICE_AARCH64_SMOKE") === "0";

@@ -20,6 +20,7 @@ import type {
   ConnectorState,
   Resources,
   SendFailure,
+  ServingConnector,
   Sink,
   Source,
 } from "../../engine/types.ts";
@@ -37,7 +38,8 @@ import { NatsSource } from "./source.ts";
 const CONFIRM_EVERY_BYTES = 64 * 1024;
 
 /** The shared client behind every source and sink of one `type: nats` connector. */
-export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig> {
+export class NatsConnector
+  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector {
   readonly name: string;
   readonly type = "nats";
   readonly #config: NatsConnectorConfig;
@@ -194,6 +196,38 @@ export class NatsConnector implements Connector<NatsSourceConfig, NatsSinkConfig
       this.#confirm();
     }
     return undefined;
+  }
+
+  /** Publishes bytes outside any pipeline (health heartbeats), bounded like a sink's sends. */
+  publishBytes(subject: string, data: Uint8Array): SendFailure | undefined {
+    return this.publish(subject, data, undefined);
+  }
+
+  /** Answers requests on `subject` (health over NATS); see {@link ServingConnector.serve}. */
+  async serve(
+    subject: string,
+    respond: () => Promise<Uint8Array>,
+    onError: (error: unknown) => void,
+  ): Promise<{ stop(): void }> {
+    const nc = this.connection;
+    const sub = nc.subscribe(subject, {
+      callback: (err, msg) => {
+        // An exception escaping this callback would close the connection (nats.js reader).
+        if (err) return onError(err);
+        if (!msg.reply) return;
+        respond().then((data) => msg.respond(data)).catch(onError);
+      },
+    });
+    await nc.flush().catch(() => {/* disconnected meanwhile: nats.js subscribes on reconnect */});
+    return {
+      stop: () => {
+        try {
+          sub.unsubscribe();
+        } catch {
+          // The connection is already closed: there is no subscription left.
+        }
+      },
+    };
   }
 
   /** Resolves once the server has everything published so far. */

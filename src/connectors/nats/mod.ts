@@ -5,6 +5,7 @@
  */
 import { defineConnectorType } from "../../registry.ts";
 import { NatsConnector } from "./client.ts";
+import { checkNatsFiles } from "./files.ts";
 import { natsConnectorSchema, natsSinkSchema, natsSourceSchema } from "./schema.ts";
 
 /** Registration of `type: nats`. */
@@ -14,5 +15,19 @@ export const natsConnectorType = defineConnectorType({
   connectorSchema: natsConnectorSchema,
   sourceSchema: natsSourceSchema,
   sinkSchema: natsSinkSchema,
+  addressKey: "subject",
+  tokenSeparator: ".",
+  secretKeys: ["auth", "tls"],
+  urlKeys: ["servers"],
+  // A template needs an event to render; a failure to render would then have nowhere to go.
+  deadLetterProblem: (settings) =>
+    settings.subject.includes("{")
+      ? {
+        key: "subject",
+        message:
+          "a dead-letter subject cannot be a template: failures to render it would have nowhere to go",
+      }
+      : undefined,
+  checkFiles: checkNatsFiles,
   create: (name, config, resources) => new NatsConnector(name, config, resources),
 });

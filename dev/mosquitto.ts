@@ -17,7 +17,7 @@
  */
 
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { readText } from "../../src/demo/nats_server.ts";
+import { readText } from "./streams.ts";
 import { Collector, scaled } from "./wait.ts";
 
 const EXECUTABLE = "mosquitto";

@@ -16,10 +16,10 @@
  */
 
 import { TimeoutError, withTimeout } from "./wait.ts";
-import { readText } from "../../src/demo/nats_server.ts";
+import { readText } from "./streams.ts";
 
 /** The repository root, where `deno.json` is. */
-export const REPO_ROOT: string = fileUrlToPath(new URL("../..", import.meta.url));
+export const REPO_ROOT: string = fileUrlToPath(new URL("..", import.meta.url));
 
 /** The Sluice entry point that is run when no other is given. */
 export const DEFAULT_ENTRY: string = `${REPO_ROOT}src/main.ts`;

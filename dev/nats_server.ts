@@ -1,13 +1,26 @@
 /**
- * Launches a throw-away nats-server on free loopback ports, for the demo and (through
- * `tests/_harness/nats_server.ts`) for every integration test. There is one launcher so that
- * port selection, start-up checks and clean-up are fixed in one place.
+ * Launches a throw-away nats-server on free loopback ports, for the demo, every integration test
+ * and the benchmarks. There is one launcher so that port selection, start-up checks and clean-up
+ * are fixed in one place.
  *
  * Ports are chosen by the server itself (`listen: 127.0.0.1:-1`) and read back from the ports
- * file it writes, so two launches never race for a port.
+ * file it writes, so two launches never race for a port. Start and stop timeouts are scaled by
+ * `SLUICE_TEST_TIMEOUT_SCALE` (slow machines, emulation); the monitoring endpoints have typed
+ * views for tests that look at the server's side.
+ *
+ * @example One server per test
+ * ```ts ignore
+ * Deno.test("pipeline forwards matches", async () => {
+ *   await using server = await NatsServer.start();
+ *   const connz = await server.connz();
+ * });
+ * ```
  *
  * @module
  */
+
+import { readText } from "./streams.ts";
+import { pollUntil, scaled } from "./wait.ts";
 
 /** How long {@linkcode NatsServer.start} waits for the server to listen, in milliseconds. */
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
@@ -58,13 +71,13 @@ export interface NatsServerOptions {
   /**
    * How long to wait for the server to listen, in milliseconds.
    *
-   * @default {10000}
+   * @default {10000} times `SLUICE_TEST_TIMEOUT_SCALE`
    */
   startTimeoutMs?: number;
   /**
    * How long to wait after SIGTERM before SIGKILL, in milliseconds.
    *
-   * @default {5000}
+   * @default {5000} times `SLUICE_TEST_TIMEOUT_SCALE`
    */
   stopTimeoutMs?: number;
   /**
@@ -121,6 +134,43 @@ export class NatsServerStartError extends Error {
     this.name = "NatsServerStartError";
     this.output = output;
   }
+}
+
+/** One client connection in `/connz?subs=1`; only the fields the tests use. */
+export interface ConnzConnection {
+  cid: number;
+  /** The name the client gave in CONNECT; absent when it gave none. */
+  name?: string;
+  ip: string;
+  port: number;
+  subscriptions: number;
+  "in_msgs": number;
+  "out_msgs": number;
+  "pending_bytes": number;
+  /** Subjects subscribed to; present because the request asks for `subs=1`. */
+  "subscriptions_list"?: string[];
+}
+
+/** The response of `/connz?subs=1`. */
+export interface ConnzResponse {
+  "server_id": string;
+  "num_connections": number;
+  total: number;
+  connections: ConnzConnection[];
+}
+
+/** The response of `/varz`; only the fields the tests use. */
+export interface VarzResponse {
+  "server_id": string;
+  version: string;
+  port: number;
+  "max_payload": number;
+  connections: number;
+  "total_connections": number;
+  "in_msgs": number;
+  "out_msgs": number;
+  "slow_consumers": number;
+  jetstream?: { config?: { "store_dir"?: string } };
 }
 
 interface Running {
@@ -274,6 +324,51 @@ export class NatsServer implements AsyncDisposable {
     await this.stop();
   }
 
+  /**
+   * Client connections with their subscriptions (`GET /connz?subs=1`).
+   *
+   * @returns The server's view of its connections.
+   */
+  connz(): Promise<ConnzResponse> {
+    return this.#monitor<ConnzResponse>("/connz?subs=1");
+  }
+
+  /**
+   * General server state (`GET /varz`).
+   *
+   * @returns Counters and configuration.
+   */
+  varz(): Promise<VarzResponse> {
+    return this.#monitor<VarzResponse>("/varz");
+  }
+
+  /**
+   * Polls `/connz` until a connection satisfies `predicate`, e.g. until Sluice's connection has
+   * subscribed to a subject. The monitoring view has no event to wait on, hence the polling.
+   *
+   * @param predicate The test.
+   * @param ms The bound on an ordinary machine, in milliseconds.
+   * @param what What is waited for, for the error message.
+   * @returns The first matching connection.
+   * @throws {TimeoutError} When no connection matches in time.
+   */
+  waitForConnection(
+    predicate: (connection: ConnzConnection) => boolean,
+    ms: number,
+    what: string,
+  ): Promise<ConnzConnection> {
+    return pollUntil(async () => (await this.connz()).connections.find(predicate), ms, what, 50);
+  }
+
+  async #monitor<T>(path: string): Promise<T> {
+    const response = await fetch(`${this.monitorUrl}${path}`);
+    if (!response.ok) {
+      const body = await response.text();
+      throw new Error(`Cannot read "${path}" from nats-server: HTTP ${response.status}: ${body}`);
+    }
+    return await response.json() as T;
+  }
+
   #config(dir: string): string {
     // Keep the chosen port on restarts: clients reconnect to the URL they know.
     const port = this.#port || this.#options.port || -1;
@@ -336,7 +431,7 @@ export class NatsServer implements AsyncDisposable {
     };
     this.#running = running;
 
-    const timeoutMs = this.#options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const timeoutMs = this.#options.startTimeoutMs ?? scaled(DEFAULT_START_TIMEOUT_MS);
     const deadline = Date.now() + timeoutMs;
     try {
       const ports = await poll(
@@ -362,7 +457,7 @@ export class NatsServer implements AsyncDisposable {
     if (running.exitStatus === undefined) {
       sendSignal(running.child, signal);
       if (signal === "SIGTERM") {
-        const stopTimeoutMs = this.#options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+        const stopTimeoutMs = this.#options.stopTimeoutMs ?? scaled(DEFAULT_STOP_TIMEOUT_MS);
         if (!await settlesWithin(running.exited, stopTimeoutMs)) {
           sendSignal(running.child, "SIGKILL");
         }
@@ -473,20 +568,4 @@ function sendSignal(child: Deno.ChildProcess, signal: Deno.Signal): void {
     // The process exited between the check and the signal: nothing to stop.
     if (!(error instanceof TypeError)) throw error;
   }
-}
-
-/**
- * Reads a byte stream to its end as UTF-8 text, chunk by chunk.
- *
- * @param stream The stream, e.g. a child's stdout.
- * @param sink Receives each decoded piece of text.
- */
-export async function readText(
-  stream: ReadableStream<Uint8Array>,
-  sink: (text: string) => void,
-): Promise<void> {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) sink(decoder.decode(chunk, { stream: true }));
-  const rest = decoder.decode();
-  if (rest) sink(rest);
 }

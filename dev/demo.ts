@@ -23,7 +23,7 @@ import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node"
 import { NatsServer, NatsServerNotFoundError } from "./nats_server.ts";
 
 /** The repository root: Sluice runs there, with its example configuration. */
-const REPO_ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname);
+const REPO_ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
 /** Where the server's temporary directory is made; matches `--allow-write=/tmp` in the task. */
 const TEMP_ROOT = "/tmp";
 /** Permissions of the Sluice child: the same as `deno task start`, network narrowed. */
