@@ -212,6 +212,36 @@ pipelines:
   }
 });
 
+Deno.test("sluice check: a dead-letter topic is no template, TLS files exist, no secrets quoted", async () => {
+  await using cfg = await configDir(`connectors:
+  devices:
+    type: mqtt
+    url: mqtt://127.0.0.1:1883
+    auth: {username: me, password: topsecret}
+    tls: {ca_file: /nonexistent/ca.pem}
+pipelines:
+  a:
+    source: { connector: devices, topic: "sensors/+" }
+    sinks: [{ connector: devices, topic: "out/{_tokens[1]}" }]
+    dead_letter: { connector: devices, topic: "dlq/{x}" }
+`);
+  const r = await runSluice(["check", cfg.file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.ok(
+    r.stderr.includes(
+      `${cfg.file}:6:11: connectors.devices.tls.ca_file: cannot read "/nonexistent/ca.pem": no such file`,
+    ),
+    r.stderr,
+  );
+  assert.ok(
+    r.stderr.includes(
+      `${cfg.file}:11:47: pipelines.a.dead_letter.topic: a dead-letter topic cannot be a template`,
+    ),
+    r.stderr,
+  );
+  assert.ok(!r.stderr.includes("topsecret"));
+});
+
 Deno.test("sluice check accepts a valid gateway config with MQTT and NATS connectors", async () => {
   const r = await runSluice(["check", "examples/gateway"]);
   assert.equal(r.code, 0, r.stderr);

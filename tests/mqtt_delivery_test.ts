@@ -207,6 +207,12 @@ for (const persistence of [true, false]) {
     );
     const after = await status(url);
     assert.equal(after.connectors.find((c) => c.name === "devices")?.reconnects, 1);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /sluice_connector_reconnects_total\{[^}]*connector="devices"[^}]*\} 1/);
+    assert.match(
+      metrics,
+      /sluice_connector_messages_in_total\{[^}]*connector="devices"[^}]*\} [1-9]/,
+    );
     sluice.signal("SIGTERM");
     assert.equal((await sluice.status).code, 0);
   });
