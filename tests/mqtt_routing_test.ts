@@ -148,3 +148,39 @@ pipelines:
   sluice.signal("SIGTERM");
   assert.equal((await sluice.status).code, 0);
 });
+
+Deno.test("the gateway example: device readings reach the uplink, commands reach the devices", async () => {
+  await using broker = await Mosquitto.start();
+  await using server = await NatsServer.start();
+  await Deno.remove("/tmp/sluice-gateway", { recursive: true }).catch(() => {});
+  await using sluice = SluiceProcess.start(["run", "--log-format", "json", "examples/gateway"], {
+    env: { MQTT_URL: broker.url, NATS_URL: server.url, SLUICE_CLIENT_ID: "gw-example-test" },
+  });
+  await sluice.waitForMsg("started");
+  await using nc = await nats(server);
+  const up = natsCollect(nc, "gw-01.>");
+  await nc.flush();
+  await using device = await testClient(broker.url);
+  const set = await collect(device, "actuators/#");
+  const status = await collect(device, "gateways/+/status");
+  await status.waitFor((m) => m.payload === "online", 10_000, "the gateway's birth");
+  await device.publishAsync("sensors/t-1/temperature", '{"temperature":21.5}', { qos: 1 });
+  await device.publishAsync("sensors/t-1/temperature", '{"temperature":999}', { qos: 1 });
+  const [reading] = await up.waitForCount(1, 10_000, "a reading on the uplink");
+  assert.equal(reading?.subject, "gw-01.temperature.t-1");
+  assert.deepEqual(reading?.json(), { temperature: 21.5, device: "t-1" });
+  nc.publish("gw-01.commands.setpoint", '{"device":"valve-3","setpoint":19}');
+  const [command] = await set.waitForCount(1, 10_000, "a command at the device");
+  assert.deepEqual([command?.topic, command?.payload], [
+    "actuators/valve-3/set",
+    '{"device":"valve-3","setpoint":19}',
+  ]);
+  sluice.signal("SIGTERM");
+  assert.equal((await sluice.status).code, 0);
+  await status.waitFor((m) => m.payload === "offline", 10_000, "the gateway's will");
+  // The implausible 999 was filtered out; only the command the test sent is beside the reading.
+  assert.deepEqual(up.items.map((m) => m.subject), [
+    "gw-01.temperature.t-1",
+    "gw-01.commands.setpoint",
+  ]);
+});
