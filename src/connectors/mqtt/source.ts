@@ -17,6 +17,8 @@ import type { MqttSourceConfig } from "./schema.ts";
 /** First redelivery delay after a nak; doubles per attempt up to {@link MAX_RETRY_MS}. */
 const RETRY_MS = 1_000;
 const MAX_RETRY_MS = 60_000;
+/** How long a stop waits for held messages to be settled before it leaves them to the broker. */
+const DRAIN_WAIT_MS = 10_000;
 
 /** Delivers the messages of one topic filter to the engine. */
 export class MqttSource implements Source {
@@ -123,7 +125,16 @@ export class MqttSource implements Source {
     if (this.#pending === 0) return;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#drained = resolve;
+    const timer = setTimeout(() => {
+      // A sink that cannot confirm (its broker is down) must not keep Sluice from stopping.
+      this.#log.warn(
+        "stopping with messages not yet acknowledged; the broker delivers them again",
+        { in_flight: this.#pending },
+      );
+      resolve();
+    }, DRAIN_WAIT_MS);
     await promise;
+    clearTimeout(timer);
   }
 
   pending(): number {
