@@ -14,15 +14,11 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createConnection, isIP } from "node:net";
-import { connect as tlsConnect } from "node:tls";
 import type {
-  IClientOptions,
   IClientPublishOptions,
   IConnackPacket,
   IDisconnectPacket,
   IPublishPacket,
-  IStream,
   MqttClient,
 } from "mqtt";
 import type {
@@ -40,20 +36,25 @@ import type {
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { describeMissing, missingPermission } from "../../permissions.ts";
-import { type HeldAck, sharedAck, toMessage, UserProperties } from "./inbound.ts";
+import { clientOptions, openSocket, readTlsFiles } from "./connection.ts";
+import {
+  connackRefusal,
+  errorText,
+  isTlsVerificationError,
+  publishFailure,
+  withTimeout,
+} from "./failures.ts";
+import type { HeldAck } from "./inbound.ts";
 import { MqttClient as Client } from "./library.ts";
-import type { BrokerUrl, MqttConnectorConfig, MqttSinkConfig, MqttSourceConfig } from "./schema.ts";
+import { Router } from "./router.ts";
+import type { MqttConnectorConfig, MqttSinkConfig, MqttSourceConfig } from "./schema.ts";
 import { MqttSink } from "./sink.ts";
 import { MqttSource } from "./source.ts";
-import { topicMatches } from "./topic.ts";
 
 /** A connection that lasted less than this and was closed by the broker counts as a flap. */
 const STABLE_MS = 10_000;
 /** Longest back-off between attempts while the broker keeps closing us (a client id clash). */
 const MAX_BACKOFF_MS = 300_000;
-/** Messages that arrive for no running source (a session subscription of an earlier
- * configuration) are held this long for a source still starting, then acknowledged and dropped. */
-const PARK_GRACE_MS = 30_000;
 /** How long a graceful stop waits for the will's PUBACK and for pending publishes. */
 const STOP_WAIT_MS = 5_000;
 /** MQTT 5 reason code of a DISCONNECT: another client connected with our client id. */
@@ -65,26 +66,6 @@ const HOLD = new Error("PUBACK held until the sinks accepted the message");
 /** MQTT.js internals used here; `_sendPacket` is the only way to send a PUBACK later. */
 interface ClientInternals {
   _sendPacket(packet: { cmd: "puback"; messageId: number; reasonCode: number }): void;
-}
-
-/** PEM contents for TLS connections. */
-interface TlsFiles {
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
-
-/** A registered source with what it subscribes to. */
-interface Route {
-  readonly source: MqttSource;
-  readonly filter: string;
-  readonly qos: 0 | 1;
-}
-
-interface Parked {
-  readonly packet: IPublishPacket;
-  readonly held: HeldAck | undefined;
-  readonly at: number;
 }
 
 /** The shared client behind every source and sink of one `type: mqtt` connector. */
@@ -118,10 +99,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   #flushWaiters: (() => void)[] = [];
   /** Increments on every CONNACK: a PUBACK may only go out on the connection of its PUBLISH. */
   #generation = 0;
-  #routes: Route[] = [];
-  #parked: Parked[] = [];
-  #parkTimer: ReturnType<typeof setInterval> | undefined;
-  #warnedUnrouted = new Set<string>();
+  readonly #router: Router;
   // Reconnect state.
   #everConnected = false;
   #attempts = 0;
@@ -138,6 +116,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#log = resources.logger;
     this.#fail = resources.fail;
     this.clientId = config.client_id ?? `sluice-${hostname()}-${name}`;
+    this.#router = new Router(this.#log);
   }
 
   async acquire(signal?: AbortSignal): Promise<void> {
@@ -161,10 +140,8 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     if (!client) return;
     this.#closing = true;
     clearTimeout(this.#retryTimer);
-    clearInterval(this.#parkTimer);
-    this.#parkTimer = undefined;
     // Parked messages stay unacknowledged: the broker delivers them again next session.
-    this.#parked = [];
+    this.#router.clear();
     const will = this.#config.will;
     if (will && client.connected) {
       // The broker sends the will only when a client vanishes; a graceful stop announces it too.
@@ -232,12 +209,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   async subscribe(source: MqttSource, filter: string, qos: 0 | 1): Promise<void> {
     const client = this.#client;
     if (!client) throw new RuntimeError("not_connected", `Connector "${this.name}" is not open`);
-    this.#routes.push({ source, filter, qos });
-    const claimed = this.#parked.filter((p) => topicMatches(filter, p.packet.topic));
-    if (claimed.length > 0) {
-      this.#parked = this.#parked.filter((p) => !claimed.includes(p));
-      for (const p of claimed) source.deliver(toMessage(p.packet), p.held);
-    }
+    this.#router.add(source, filter, qos);
     const granted = await client.subscribeAsync(filter, { qos });
     const refused = granted.find((g) => g.qos >= 0x80);
     if (refused) {
@@ -255,7 +227,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
    * QoS 1 messages published while Sluice is stopped are queued for its next start.
    */
   removeSource(source: MqttSource): void {
-    this.#routes = this.#routes.filter((r) => r.source !== source);
+    this.#router.remove(source);
   }
 
   #onPublish(packet: IPublishPacket, callback: (error?: Error) => void): void {
@@ -267,39 +239,13 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     // Routed before the callback: the callback can make MQTT.js parse and hand over the next
     // packet synchronously, which would then overtake this one.
     try {
-      this.#route(packet, held);
+      this.#router.route(packet, held);
     } catch (e) {
       this.#log.error("message routing failed", { error: errorText(e) });
     }
     // HOLD tells MQTT.js to read on without sending the PUBACK: the sources settle it later.
     if (held) callback(HOLD);
     else callback();
-  }
-
-  #route(packet: IPublishPacket, held: HeldAck | undefined): void {
-    const routes = this.#routes;
-    let first: MqttSource | undefined;
-    let matched: MqttSource[] | undefined;
-    for (let i = 0; i < routes.length; i++) {
-      const r = routes[i] as Route;
-      if (!topicMatches(r.filter, packet.topic)) continue;
-      if (first === undefined) first = r.source;
-      else if (r.source !== first && !(matched ??= [first]).includes(r.source)) {
-        matched.push(r.source);
-      }
-    }
-    if (first === undefined) {
-      this.#park(packet, held);
-      return;
-    }
-    if (matched === undefined) {
-      first.deliver(toMessage(packet), held);
-      return;
-    }
-    // The broker sends one copy for overlapping subscriptions: each source gets it, and the
-    // PUBACK waits for all of them.
-    const shared = held && sharedAck(held, matched.length);
-    for (const s of matched) s.deliver(toMessage(packet), shared);
   }
 
   #heldAck(messageId: number): HeldAck {
@@ -324,34 +270,6 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
         done = true;
       },
     };
-  }
-
-  /** Holds a message no running source subscribes to, for a source that is still starting. */
-  #park(packet: IPublishPacket, held: HeldAck | undefined): void {
-    if (!held && this.#parked.length >= this.#config.max_in_flight + 1000) return;
-    this.#parked.push({ packet, held, at: Date.now() });
-    this.#parkTimer ??= setInterval(() => this.#expireParked(), PARK_GRACE_MS / 6);
-  }
-
-  #expireParked(): void {
-    const limit = Date.now() - PARK_GRACE_MS;
-    while (this.#parked.length > 0 && (this.#parked[0] as Parked).at <= limit) {
-      const p = this.#parked.shift() as Parked;
-      p.held?.settle();
-      if (!this.#warnedUnrouted.has(p.packet.topic) && this.#warnedUnrouted.size < 100) {
-        this.#warnedUnrouted.add(p.packet.topic);
-        this.#log.warn(
-          "message matches no pipeline: acknowledged and dropped (a subscription of an earlier " +
-            "configuration kept in the broker session; use another client_id or clean_session " +
-            "once to drop it)",
-          { topic: p.packet.topic },
-        );
-      }
-    }
-    if (this.#parked.length === 0) {
-      clearInterval(this.#parkTimer);
-      this.#parkTimer = undefined;
-    }
   }
 
   // ---- sinks ------------------------------------------------------------------------------
@@ -436,8 +354,8 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   // ---- connection -------------------------------------------------------------------------
 
   async #open(signal?: AbortSignal): Promise<void> {
-    const options = this.#options();
-    const files = await this.#tlsFiles();
+    const options = clientOptions(this.#config, this.clientId);
+    const files = await readTlsFiles(this.#config, this.name);
     this.#closing = false;
     this.#fatal = undefined;
     this.#everConnected = false;
@@ -446,10 +364,13 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#setState("connecting");
     const first = Promise.withResolvers<void>();
     this.#firstConnect = first;
-    // Our own stream builder (not mqtt.connect): it walks the URL list for fail-over and knows
-    // which broker a connection goes to, and MQTT.js's reads no proxy settings from the
-    // environment (a permission Sluice does not ask for).
-    const client = new Client(() => this.#stream(files), options);
+    // Our own stream builder (see connection.ts): each attempt goes to the next URL of the list.
+    const client = new Client(() => {
+      const urls = this.#config.url;
+      const url = urls[this.#nextUrl++ % urls.length]!;
+      this.#serverUrl = url.text;
+      return openSocket(url, files);
+    }, options);
     this.#client = client;
     client.handleMessage = (packet, callback) => this.#onPublish(packet, callback);
     client.on("connect", (connack) => this.#onConnect(client, connack));
@@ -504,10 +425,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
 
   /** The broker has no session for us (restarted without persistence, expired): subscribe again. */
   #resubscribe(client: MqttClient): void {
-    const byFilter = new Map<string, 0 | 1>();
-    for (const r of this.#routes) {
-      byFilter.set(r.filter, Math.max(byFilter.get(r.filter) ?? 0, r.qos) as 0 | 1);
-    }
+    const byFilter = this.#router.subscriptions();
     if (byFilter.size === 0) return;
     const filters = [...byFilter.keys()];
     this.#log.warn("broker has no session for this client: subscribing again", {
@@ -644,8 +562,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   #shutDown(client: MqttClient): void {
     this.#closing = true;
     clearTimeout(this.#retryTimer);
-    clearInterval(this.#parkTimer);
-    this.#parkTimer = undefined;
+    this.#router.clear();
     client.end(true);
     if (this.#client === client) this.#client = undefined;
     this.#opening = undefined;
@@ -688,64 +605,6 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     return undefined;
   }
 
-  /** Opens the socket of the next connection attempt, to the next URL of the list. */
-  #stream(files: TlsFiles): IStream {
-    const urls = this.#config.url;
-    const url = urls[this.#nextUrl++ % urls.length] as BrokerUrl;
-    this.#serverUrl = url.text;
-    if (url.protocol === "mqtt") return createConnection({ host: url.host, port: url.port });
-    return tlsConnect({
-      host: url.host,
-      port: url.port,
-      ...(isIP(url.host) === 0 ? { servername: url.host } : {}),
-      rejectUnauthorized: true,
-      ...files,
-    });
-  }
-
-  async #tlsFiles(): Promise<TlsFiles> {
-    const t = this.#config.tls;
-    const files: TlsFiles = {};
-    if (t?.ca_file) files.ca = await readFile(t.ca_file, this.name, "tls.ca_file");
-    if (t?.cert_file) files.cert = await readFile(t.cert_file, this.name, "tls.cert_file");
-    if (t?.key_file) files.key = await readFile(t.key_file, this.name, "tls.key_file");
-    return files;
-  }
-
-  #options(): IClientOptions {
-    const c = this.#config;
-    const options: IClientOptions = {
-      manualConnect: true,
-      clientId: this.clientId,
-      clean: c.clean_session,
-      protocolVersion: c.version,
-      keepalive: Math.ceil(c.keepalive / 1000),
-      connectTimeout: c.connect_timeout,
-      reconnectPeriod: 0,
-      resubscribe: false,
-      queueQoSZero: false,
-    };
-    if (c.version === 5) {
-      options.properties = { receiveMaximum: c.max_in_flight };
-      if (!c.clean_session) {
-        options.properties.sessionExpiryInterval = Math.floor(c.session_expiry / 1000);
-      }
-    }
-    if (c.auth) {
-      options.username = c.auth.username;
-      if (c.auth.password !== undefined) options.password = c.auth.password;
-    }
-    if (c.will) {
-      options.will = {
-        topic: c.will.topic,
-        payload: Buffer.from(c.will.payload),
-        qos: c.will.qos,
-        retain: c.will.retain,
-      };
-    }
-    return options;
-  }
-
   #setState(state: ConnectorState): void {
     if (state === this.#state) return;
     this.#state = state;
@@ -756,67 +615,6 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   #recordError(message: string): void {
     this.#lastError = { message, at: Date.now() };
   }
-}
-
-/** Why the broker refused a CONNECT, for reason/return codes that retrying cannot fix. */
-function connackRefusal(version: 4 | 5, code: number): { code: string; text: string } | undefined {
-  const auth = "check auth: (username, password) in the connector declaration";
-  if (version === 4) {
-    switch (code) {
-      case 1:
-        return { code: "protocol", text: "it does not speak MQTT 3.1.1" };
-      case 2:
-        return { code: "client_id", text: "client id rejected: set another client_id" };
-      case 4:
-        return { code: "auth", text: `bad user name or password: ${auth}` };
-      case 5:
-        return { code: "auth", text: `not authorized: ${auth}` };
-    }
-    return undefined;
-  }
-  switch (code) {
-    case 0x84:
-      return { code: "protocol", text: 'it does not speak MQTT 5: set version: "3.1.1"' };
-    case 0x85:
-      return { code: "client_id", text: "client id not valid: set another client_id" };
-    case 0x86:
-      return { code: "auth", text: `bad user name or password: ${auth}` };
-    case 0x87:
-      return { code: "auth", text: `not authorized: ${auth}` };
-    case 0x8a:
-      return { code: "auth", text: "this client is banned by the broker" };
-    case 0x8c:
-      return { code: "auth", text: "bad authentication method" };
-  }
-  return undefined;
-}
-
-const TLS_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
-function isTlsVerificationError(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === "string" && TLS_CODES.has(code)) return true;
-  const text = errorText(e).toLowerCase();
-  return text.includes("tls not authorized") || text.includes("certificate") ||
-    text.includes("unknownissuer") || text.includes("invalid peer certificate");
-}
-
-/** A failed QoS 1 publish: PUBACK reason codes that mean "never for this event" are final. */
-function publishFailure(error: Error): SendFailure {
-  const code = (error as { code?: unknown }).code;
-  // Not authorized, topic name invalid, packet too large, payload format invalid.
-  if (code === 0x87 || code === 0x90 || code === 0x95 || code === 0x99) {
-    return { kind: "rejected", reason: errorText(error) };
-  }
-  return { kind: "error", reason: errorText(error) };
 }
 
 /** MQTT 5 user properties from passed headers and dead-letter annotations. */
@@ -836,21 +634,6 @@ function userProperties(
   return out;
 }
 
-async function readFile(path: string, connector: string, key: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    const missing = missingPermission(e);
-    throw new RuntimeError(
-      missing ? "permission" : "tls_file",
-      `Connector "${connector}": cannot read ${key} "${path}": ${
-        missing ? describeMissing(missing) : errorText(e)
-      }`,
-      { cause: e },
-    );
-  }
-}
-
 function hostname(): string {
   try {
     return Deno.hostname();
@@ -858,21 +641,3 @@ function hostname(): string {
     return "localhost";
   }
 }
-
-/** A one-line error text for logs. */
-export function errorText(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.replace(/\s*\n\s*/g, " ").slice(0, 300);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-export { UserProperties };
