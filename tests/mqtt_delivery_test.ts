@@ -5,6 +5,7 @@
  * accepted it.
  */
 import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { configDir } from "../dev/config_dir.ts";
 import { collect, Mosquitto, testClient } from "../dev/mosquitto.ts";
@@ -279,4 +280,54 @@ health:
   );
   sluice2.signal("SIGTERM");
   assert.equal((await sluice2.status).code, 0);
+});
+
+Deno.test("a sink failure keeps the PUBACK held and hands the message over again until it is accepted", async () => {
+  await using broker = await Mosquitto.start();
+  // A JetStream sink whose stream does not exist yet: every send fails until it is created.
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using cfg = await configDir(`connectors:
+  devices:
+    type: mqtt
+    url: ${broker.url}
+    client_id: gw-retry
+  uplink:
+    type: nats
+    servers: ${uplink.url}
+pipelines:
+  readings:
+    source: { connector: devices, topic: "sensors/+", qos: 1 }
+    sinks:
+      - connector: uplink
+        subject: "up.{_tokens[1]}"
+        jetstream: { timeout: 500ms, retries: 0 }
+health:
+  listen: 127.0.0.1:0
+`);
+  const { sluice: s, url } = await startSluice(cfg.file);
+  await using sluice = s;
+  {
+    await using device = await testClient(broker.url);
+    await device.publishAsync("sensors/r1", '{"id":1}', { qos: 1 });
+  }
+  await sluice.waitForLog((r) =>
+    r.msg === "event rejected" && /redelivered/.test(String(r.reason))
+  );
+  assert.equal((await status(url)).pipelines[0]?.in_flight, 1);
+  await using nc = await nats(uplink);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
+  await pollUntil(
+    async () => (await jsm.streams.info("UP")).state.messages === 1 || undefined,
+    20_000,
+    "the retried reading in the stream",
+    100,
+  );
+  await pollUntil(
+    async () => (await status(url)).pipelines[0]?.in_flight === 0 || undefined,
+    10_000,
+    "the message settled",
+  );
+  sluice.signal("SIGTERM");
+  assert.equal((await sluice.status).code, 0);
 });
