@@ -32,6 +32,8 @@ export interface BufferDecl {
 /** A source, sink or dead letter: the connector it uses and its type-specific settings. */
 export interface EndpointDecl {
   connector: string;
+  /** The subject or topic as written (the connector type's `addressKey`), for logs. */
+  address?: string | undefined;
   settings: unknown;
   /** The sink's outbox, when it has one (never on a source). */
   buffer?: BufferDecl | undefined;
@@ -48,6 +50,8 @@ export interface PipelineDecl {
   processors: ProcessorDecl[];
   sinks: EndpointDecl[];
   deadLetter: EndpointDecl | undefined;
+  /** Largest payload decoded (`max_event_size`, bytes); the default when undefined. */
+  maxEventSize?: number | undefined;
   fingerprint: string;
   location: Location;
 }

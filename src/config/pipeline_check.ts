@@ -84,6 +84,7 @@ export function checkPipeline(
     processors,
     sinks: sinks as EndpointDecl[],
     deadLetter,
+    maxEventSize: parsed.data.max_event_size,
     fingerprint: canonicalJson(raw),
     location: file.locate(path, { key: true }),
   };

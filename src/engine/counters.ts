@@ -52,6 +52,12 @@ export const PIPELINE_COUNTERS = {
     metric: { family: "sluice_pipeline_events_total", labels: { outcome: "parse_error" } },
     error: true,
   },
+  oversized: {
+    snake: "oversized",
+    help: "Events larger than the pipeline's max_event_size, dead-lettered undecoded.",
+    metric: { family: "sluice_pipeline_events_total", labels: { outcome: "oversized" } },
+    error: true,
+  },
   filterErrors: {
     snake: "filter_errors",
     help: "Events on which the top-level filter failed to evaluate.",
@@ -128,7 +134,8 @@ export const PIPELINE_COUNTERS = {
 /** Help texts of the families with more than one counter, by family name. */
 export const COUNTER_FAMILY_HELP: Readonly<Record<string, string>> = {
   "sluice_pipeline_events_total": "Received events by outcome (passed, filtered, absorbed, " +
-    "parse_error, filter_error, processor_error); the outcomes add up to the events received.",
+    "parse_error, oversized, filter_error, processor_error); the outcomes add up to the events " +
+    "received.",
   "sluice_pipeline_sink_errors_total": "Events a sink did not send: kind template (no subject " +
     "or topic could be rendered) or send (refused or failed by the connector).",
   "sluice_pipeline_acks_total": "Settled messages of an acknowledging source (JetStream, MQTT " +

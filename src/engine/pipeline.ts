@@ -10,6 +10,7 @@
  */
 import { DecodeError, decodeJson, encodeJson } from "../codecs/json.ts";
 import type { EndpointDecl, PipelineDecl } from "../config/config.ts";
+import { DEFAULT_MAX_EVENT_SIZE } from "../config/schema.ts";
 import type { Filter } from "../filter/filter.ts";
 import type { Logger } from "../log.ts";
 import type { ProcessorDecl } from "../processors/chain.ts";
@@ -79,6 +80,8 @@ export class Pipeline {
   readonly #ordered: boolean;
   /** The completion of the last event handed to the ordered path. */
   #tail: Promise<void> = Promise.resolve();
+  /** Largest payload decoded, in bytes (`max_event_size`). */
+  readonly #maxEventSize: number;
   /** The event the last call of `#evaluate` decoded, read at once by its caller. */
   #decoded: unknown;
   #source: Source | undefined;
@@ -122,6 +125,7 @@ export class Pipeline {
       });
     this.#ordered = this.#chain.some((p) => p.instance.waits === true);
     this.#whens = decl.sinks.map((s) => s.when);
+    this.#maxEventSize = decl.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
   }
 
   /** Names of the connectors this pipeline uses, without repeats. */
@@ -184,7 +188,7 @@ export class Pipeline {
     this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
     await this.#source.start((msg, acker) => this.#handle(msg, acker));
     this.state = "running";
-    this.#log.info("pipeline started", { subject: sourceSubject(src) });
+    this.#log.info("pipeline started", { source: src.address });
   }
 
   /**
@@ -245,6 +249,16 @@ export class Pipeline {
       queueMicrotask(this.#stamp);
     }
     let event: unknown;
+    // Bounds the work any expression does on one event (docs/expressions.md); checked before the
+    // payload is even decoded.
+    if (msg.data.length > this.#maxEventSize) {
+      c.oversized++;
+      this.#decoded = undefined;
+      return new Rejection(
+        "too_large",
+        `event of ${msg.data.length} bytes exceeds max_event_size (${this.#maxEventSize} bytes)`,
+      );
+    }
     try {
       event = decodeJson(msg.data);
     } catch (e) {
@@ -612,11 +626,6 @@ class Rejection {
     this.kind = kind;
     this.reason = reason;
   }
-}
-
-function sourceSubject(e: EndpointDecl): string | undefined {
-  const s = e.settings as { subject?: unknown };
-  return typeof s.subject === "string" ? s.subject : undefined;
 }
 
 function oneLine(e: unknown): string {
