@@ -150,12 +150,7 @@ const version = z
 
 /** Schema of a `type: mqtt` connector declaration. */
 export const mqttConnectorSchema = z.strictObject({
-  url: urls.default([{
-    protocol: "mqtt",
-    host: "127.0.0.1",
-    port: 1883,
-    text: "mqtt://127.0.0.1:1883",
-  }]),
+  url: urls.prefault("mqtt://127.0.0.1:1883"),
   client_id: z.string().min(1).max(65_535).optional().describe(
     "Client id; fixed so the broker finds this gateway's session again " +
       "(default: sluice-<hostname>-<connector name>). Two clients with one id throw each other out",
