@@ -11,7 +11,11 @@ import {
   mqttSourceSchema,
 } from "../src/connectors/mqtt/schema.ts";
 import { compileTemplate, TemplateSyntaxError } from "../src/connectors/mqtt/template.ts";
-import { topicFilterProblem, topicMatches } from "../src/connectors/mqtt/topic.ts";
+import {
+  compileTopicFilter,
+  topicFilterProblem,
+  topicMatches,
+} from "../src/connectors/mqtt/topic.ts";
 import { checkTlsFiles } from "../src/connectors/mqtt/files.ts";
 
 Deno.test("topic filters: + as a whole level, # as the whole last level", () => {
@@ -47,6 +51,27 @@ Deno.test("topic matching follows MQTT: + one level, # any including none, $ top
   ];
   for (const [filter, topic, expected] of cases) {
     assert.equal(topicMatches(filter, topic), expected, `${filter} ~ ${topic}`);
+  }
+});
+
+Deno.test("compiled topic filters decide as the general matcher does", () => {
+  const filters = [
+    "#",
+    "a",
+    "a/#",
+    "a/b/#",
+    "+",
+    "+/#",
+    "a/+",
+    "a/+/c",
+    "$SYS/#",
+    "a//#",
+    "$share/g/a/#",
+  ];
+  const topics = ["a", "a/", "a/b", "a/b/c", "ab", "ab/c", "b", "$SYS/x", "$SYS", "a//x", "/a", ""];
+  for (const f of filters) {
+    const compiled = compileTopicFilter(f);
+    for (const t of topics) assert.equal(compiled(t), topicMatches(f, t), `${f} ~ ${t}`);
   }
 });
 

@@ -60,6 +60,15 @@ const STOP_WAIT_MS = 5_000;
 /** MQTT 5 reason code of a DISCONNECT: another client connected with our client id. */
 const SESSION_TAKEN_OVER = 0x8e;
 
+/** Publish options without properties, by QoS and retain. */
+const PLAIN_OPTIONS: readonly [
+  readonly [IClientPublishOptions, IClientPublishOptions],
+  readonly [IClientPublishOptions, IClientPublishOptions],
+] = [
+  [{ qos: 0, retain: false }, { qos: 0, retain: true }],
+  [{ qos: 1, retain: false }, { qos: 1, retain: true }],
+];
+
 /** What MQTT.js passes to `handleMessage`'s callback: an error means "do not PUBACK now". */
 const HOLD = new Error("PUBACK held until the sinks accepted the message");
 
@@ -310,14 +319,17 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
       };
     }
     const size = data.length + topic.length;
-    const options: IClientPublishOptions = { qos, retain };
-    if (this.#config.version === 5 && (headers || extra)) {
-      options.properties = { userProperties: userProperties(headers, extra) };
-    }
+    // MQTT.js copies the options, so the plain ones are shared rather than made per event.
+    const options: IClientPublishOptions = this.#config.version === 5 && (headers || extra)
+      ? { qos, retain, properties: { userProperties: userProperties(headers, extra) } }
+      : PLAIN_OPTIONS[qos][retain ? 1 : 0];
     this.#pendingBytes += size;
     this.#messagesOut++;
     this.#bytesOut += data.length;
-    const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    // A payload from an MQTT source is a Buffer already; others are wrapped without a copy.
+    const payload = Buffer.isBuffer(data)
+      ? data
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (qos === 0) {
       client.publish(topic, payload, options, () => this.#confirmed(size));
       return undefined;

@@ -14,7 +14,7 @@ import type { IPublishPacket } from "mqtt";
 import type { Logger } from "../../log.ts";
 import { type HeldAck, sharedAck, toMessage } from "./inbound.ts";
 import type { MqttSource } from "./source.ts";
-import { topicMatches } from "./topic.ts";
+import { compileTopicFilter, topicMatches } from "./topic.ts";
 
 const PARK_GRACE_MS = 30_000;
 /** Parked QoS 0 messages beyond this many are dropped (QoS 1 ones are bounded by the broker). */
@@ -24,6 +24,7 @@ const MAX_WARNED_TOPICS = 100;
 interface Route {
   readonly source: MqttSource;
   readonly filter: string;
+  readonly matches: (topic: string) => boolean;
   readonly qos: 0 | 1;
 }
 
@@ -48,7 +49,7 @@ export class Router {
 
   /** Routes `filter` to `source` from now on, after handing it the parked messages it matches. */
   add(source: MqttSource, filter: string, qos: 0 | 1): void {
-    this.#routes.push({ source, filter, qos });
+    this.#routes.push({ source, filter, matches: compileTopicFilter(filter), qos });
     const claimed = this.#parked.filter((p) => topicMatches(filter, p.packet.topic));
     if (claimed.length === 0) return;
     this.#parked = this.#parked.filter((p) => !claimed.includes(p));
@@ -77,7 +78,7 @@ export class Router {
     let matched: MqttSource[] | undefined;
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i] as Route;
-      if (!topicMatches(r.filter, packet.topic)) continue;
+      if (!r.matches(packet.topic)) continue;
       if (first === undefined) first = r.source;
       else if (r.source !== first && !(matched ??= [first]).includes(r.source)) {
         matched.push(r.source);

@@ -110,3 +110,25 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
+
+/**
+ * Compiles `filter` into a test of topics, so that routing a message does not split the filter
+ * (and, for the common shapes, not the topic either): a literal filter is a comparison, `a/b/#`
+ * a prefix test, `#` a test of the first character; only filters with `+` split the topic.
+ */
+export function compileTopicFilter(filter: string): (topic: string) => boolean {
+  if (filter.startsWith("$share/")) {
+    const rest = filter.indexOf("/", 7);
+    return rest < 0 ? () => false : compileTopicFilter(filter.slice(rest + 1));
+  }
+  if (!filter.includes("+")) {
+    if (filter === "#") return (topic) => !topic.startsWith("$");
+    if (filter.endsWith("/#")) {
+      const parent = filter.slice(0, -2);
+      const prefix = filter.slice(0, -1);
+      return (topic) => topic.startsWith(prefix) || topic === parent;
+    }
+    if (!filter.includes("#")) return (topic) => topic === filter;
+  }
+  return (topic) => topicMatches(filter, topic);
+}
