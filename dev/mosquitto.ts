@@ -221,7 +221,7 @@ export class Mosquitto implements AsyncDisposable {
       o.users ? `password_file ${this.#dir}/passwords` : "",
       `allow_anonymous ${o.users ? "false" : "true"}`,
       // As root, mosquitto would switch to a "mosquitto" user that cannot read the temp dir.
-      Deno.uid() === 0 ? "user root" : "",
+      isRoot() ? "user root" : "",
       `listener ${this.#port} 127.0.0.1`,
     ];
     if (o.tls) {
@@ -290,6 +290,19 @@ export class Mosquitto implements AsyncDisposable {
         }
         await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
       }
+    }
+  }
+}
+
+/** Whether this process runs as root; without `--allow-sys=uid`, read from /proc instead. */
+function isRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    try {
+      return /^Uid:\s+0\s/m.test(Deno.readTextFileSync("/proc/self/status"));
+    } catch {
+      return false;
     }
   }
 }
