@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { configDir } from "../dev/config_dir.ts";
-import { collect, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { collect, testClient } from "../dev/mqtt_client.ts";
+import { Mosquitto } from "../dev/mosquitto.ts";
 import { NatsServer } from "../dev/nats_server.ts";
 import { SluiceProcess } from "../dev/sluice_process.ts";
 import { Collector } from "../dev/wait.ts";

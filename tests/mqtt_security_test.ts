@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { configDir } from "../dev/config_dir.ts";
-import { collect, makeCertificates, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { collect, testClient } from "../dev/mqtt_client.ts";
+import { makeCertificates, Mosquitto } from "../dev/mosquitto.ts";
 import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 
 const LOOP = `pipelines:

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { configDir } from "../dev/config_dir.ts";
-import { collect, freePort, Mosquitto, testClient } from "../dev/mosquitto.ts";
+import { collect, testClient } from "../dev/mqtt_client.ts";
+import { freePort, Mosquitto } from "../dev/mosquitto.ts";
 import { SluiceProcess } from "../dev/sluice_process.ts";
 
 function config(url: string, connector: string, pipelines: string): string {
