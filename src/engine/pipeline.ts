@@ -158,8 +158,12 @@ export class Pipeline {
       await c.acquire(signal);
       this.#acquired.push(c);
     }
+    const src = this.decl.source;
+    this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
+    // An acknowledging source acks only what the sinks' servers confirmed.
+    const options = { confirm: this.#source.acknowledges === true };
     const sink = (e: EndpointDecl): Sink => {
-      const inner = this.#lookup(e.connector).createSink(e.settings, this.name);
+      const inner = this.#lookup(e.connector).createSink(e.settings, this.name, options);
       if (!e.buffer) return inner;
       const counters = this.counters;
       const outbox = Outbox.open({
@@ -184,8 +188,6 @@ export class Pipeline {
       throw e;
     }
     this.#chain.forEach((p, i) => p.instance.start?.(this.#emitter(i)));
-    const src = this.decl.source;
-    this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
     await this.#source.start((msg, acker) => this.#handle(msg, acker));
     this.state = "running";
     this.#log.info("pipeline started", { source: src.address });

@@ -85,6 +85,12 @@ export interface Source {
    * Absent when the source hands every message over synchronously as it arrives (core NATS).
    */
   pending?(): number;
+  /**
+   * True when the source settles each message through an {@link Acknowledger} (a JetStream
+   * consumer). Its pipeline then creates sinks with {@link SinkOptions.confirm}, so that an ack
+   * never covers an event still sitting in a client buffer. Absent means false.
+   */
+  readonly acknowledges?: boolean;
 }
 
 /** Header values a sink adds to what it sends (dead-letter annotations). */
@@ -126,6 +132,18 @@ export interface Sink {
   close?(): Promise<void>;
 }
 
+/** How a pipeline uses a sink, decided when the sink is created. */
+export interface SinkOptions {
+  /**
+   * The pipeline's source acknowledges events: `send` must resolve only once the destination's
+   * server has the event (a flush, a PubAck) and fail (kind `error`, so the source redelivers)
+   * when it cannot tell. Without it, a core sink answers synchronously and confirms in bulk.
+   *
+   * @default false
+   */
+  confirm?: boolean;
+}
+
 /** A shared, reference-counted client for one connector declaration. */
 export interface Connector<S, K> {
   readonly name: string;
@@ -138,7 +156,7 @@ export interface Connector<S, K> {
   /** Round-trip time to the server in milliseconds, when connected; for the health snapshot. */
   rtt?(): Promise<number | undefined>;
   createSource(config: S, pipeline: string): Source;
-  createSink(config: K, pipeline: string): Sink;
+  createSink(config: K, pipeline: string, options?: SinkOptions): Sink;
 }
 
 /**
