@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { configDir } from "../dev/config_dir.ts";
 import { collect, testClient } from "../dev/mqtt_client.ts";
 import { freePort, Mosquitto } from "../dev/mosquitto.ts";
-import { SluiceProcess } from "../dev/sluice_process.ts";
+import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 
 function config(url: string, connector: string, pipelines: string): string {
   return `connectors:
@@ -140,4 +140,17 @@ Deno.test("an MQTT connector needs no more permissions than the start task grant
   await out.waitForCount(1, 10_000, "the forwarded message");
   sluice.signal("SIGTERM");
   assert.equal((await sluice.status).code, 0);
+});
+
+Deno.test("the default client id without --allow-sys=hostname: a clear error, exit 1", async () => {
+  await using broker = await Mosquitto.start();
+  await using cfg = await configDir(config(broker.url, "", LOOP));
+  const r = await runSluice(["run", cfg.file], {
+    denoFlags: ["--allow-net", `--allow-read=${cfg.dir}`, "--allow-env"],
+  });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /the default client id needs the host name: .*--allow-sys=hostname.*or set client_id/,
+  );
 });

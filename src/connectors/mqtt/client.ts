@@ -81,7 +81,7 @@ interface ClientInternals {
 export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig> {
   readonly name: string;
   readonly type = "mqtt";
-  readonly clientId: string;
+  #clientId: string | undefined;
   readonly #config: MqttConnectorConfig;
   readonly #log: Logger;
   readonly #fail: (error: Error) => void;
@@ -124,7 +124,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#config = config;
     this.#log = resources.logger;
     this.#fail = resources.fail;
-    this.clientId = config.client_id ?? `sluice-${hostname()}-${name}`;
+    this.#clientId = config.client_id;
     this.#router = new Router(this.#log);
   }
 
@@ -166,6 +166,16 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#log.info("connector closed");
   }
 
+  /**
+   * The client id: `client_id`, else `sluice-<hostname>-<connector>`. The hostname is read when
+   * the connection opens; a missing permission is an error rather than a silent fallback, since
+   * another id would mean another broker session (and the queued messages left behind).
+   */
+  get clientId(): string {
+    this.#clientId ??= `sluice-${hostname(this.name)}-${this.name}`;
+    return this.#clientId;
+  }
+
   health(): ConnectorHealth {
     return {
       name: this.name,
@@ -176,7 +186,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
       lastError: this.#lastError,
       server: this.#state === "connected" && this.#serverUrl !== undefined
         ? {
-          id: this.clientId,
+          id: this.#clientId ?? "",
           version: this.#config.version === 5 ? "MQTT 5" : "MQTT 3.1.1",
           url: this.#serverUrl,
         }
@@ -366,7 +376,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   // ---- connection -------------------------------------------------------------------------
 
   async #open(signal?: AbortSignal): Promise<void> {
-    const options = clientOptions(this.#config, this.clientId);
+    const options = clientOptions(this.#config, this.clientId); // may throw: no host name
     const files = await readTlsFiles(this.#config, this.name);
     this.#closing = false;
     this.#fatal = undefined;
@@ -646,10 +656,17 @@ function userProperties(
   return out;
 }
 
-function hostname(): string {
+function hostname(connector: string): string {
   try {
     return Deno.hostname();
-  } catch {
-    return "localhost";
+  } catch (e) {
+    const missing = missingPermission(e);
+    throw new RuntimeError(
+      missing ? "permission" : "hostname",
+      `Connector "${connector}": the default client id needs the host name: ${
+        missing ? describeMissing(missing) : errorText(e)
+      }, or set client_id`,
+      { cause: e },
+    );
   }
 }
