@@ -94,6 +94,44 @@ export const healthSchema = z
 /** The parsed form of {@link healthSchema}. */
 export type HealthInput = z.output<typeof healthSchema>;
 
+/** Name of the fleet's KV bucket when `fleet.bucket` is not set. */
+export const DEFAULT_FLEET_BUCKET = "sluice-fleet";
+
+/** A label key or value, a token of KV keys and subjects. */
+const fleetToken = (what: string) =>
+  z.string().regex(
+    /^[A-Za-z0-9_-]+$/,
+    `expected a ${what} of letters, digits, '-' and '_' (it is a token of KV keys and subjects)`,
+  );
+
+/** The `fleet:` section: pipelines deployed over NATS from a JetStream KV bucket. */
+export const fleetSchema = z
+  .strictObject({
+    connector: z.string().describe("nats connector that carries the fleet control plane"),
+    id: fleetToken("gateway id").optional().describe(
+      "This gateway's id, for `fleet deploy --to` (default: the hostname)",
+    ),
+    labels: z.record(fleetToken("label key"), fleetToken("label value")).default({}).describe(
+      "Labels for `fleet deploy --label k=v`",
+    ),
+    bucket: z.string().regex(
+      /^[A-Za-z0-9_-]+$/,
+      "expected a bucket name of letters, digits, '-' and '_'",
+    )
+      .default(DEFAULT_FLEET_BUCKET).describe("The JetStream KV bucket holding deployed pipelines"),
+    domain: z.string().regex(/^[A-Za-z0-9_-]+$/, "expected a JetStream domain name").optional()
+      .describe(
+        "JetStream domain of the server holding the bucket, e.g. a hub reached through a leaf node",
+      ),
+    state_dir: z.string().min(1, "expected a directory").describe(
+      "Directory where the last applied deployed pipelines are kept, for a start while offline",
+    ),
+  })
+  .describe("Pipelines deployed over NATS by `sluice fleet deploy`");
+
+/** The parsed form of {@link fleetSchema}. */
+export type FleetInput = z.output<typeof fleetSchema>;
+
 /** One config file: every section is optional; connectors and pipelines merge across files. */
 export const fileSchema = z.strictObject({
   connectors: z.record(z.string(), z.unknown()).optional().describe(
@@ -102,6 +140,9 @@ export const fileSchema = z.strictObject({
   pipelines: z.record(z.string(), z.unknown()).optional().describe("Pipeline declarations by name"),
   health: healthSchema.optional().describe(
     "Health and monitoring endpoints; may be declared in one file only",
+  ),
+  fleet: fleetSchema.optional().describe(
+    "Pipelines deployed over NATS; may be declared in one file only",
   ),
 });
 

@@ -185,3 +185,71 @@ export function isServing(c: unknown): c is ServingConnector {
   const candidate = c as Partial<ServingConnector>;
   return typeof candidate.serve === "function" && typeof candidate.publishBytes === "function";
 }
+
+/** One change of a watched key of a key-value bucket (a JetStream KV bucket for `nats`). */
+export interface KeyValueChange {
+  key: string;
+  /** The new value; undefined when the key was deleted or purged. */
+  value: Uint8Array | undefined;
+  /** The bucket's revision of this change: grows with every write to the bucket. */
+  revision: number;
+}
+
+/** A running watch of a bucket's keys. */
+export interface KeyValueWatch {
+  /** Resolves once the values the bucket held when the watch started have all been delivered. */
+  readonly ready: Promise<void>;
+  /** Stops delivering changes. */
+  stop(): void;
+}
+
+/** One endpoint of a {@link ServiceSpec}: answers requests on `subject` with JSON. */
+export interface ServiceEndpointSpec {
+  name: string;
+  subject: string;
+  /** Produces the reply; a thrown error becomes a service error reply (code 500). */
+  handle(request: Uint8Array): Promise<unknown>;
+}
+
+/** A discoverable service (the NATS services protocol for `nats`: `$SRV.PING`, INFO, STATS). */
+export interface ServiceSpec {
+  name: string;
+  version: string;
+  description: string;
+  metadata: Record<string, string>;
+  endpoints: ServiceEndpointSpec[];
+}
+
+/**
+ * What the fleet control plane needs of its connector: watching a key-value bucket and being a
+ * discoverable service. Valid between a resolved `acquire()` and the matching `release()`; the
+ * `nats` connector type provides it (JetStream KV and the NATS services protocol).
+ */
+export interface ControlPlane {
+  /**
+   * Watches the keys matching any of `filters` (`*` one token, a final `>` the rest), first
+   * delivering what the bucket holds for them, then every change. `onChange` must not throw.
+   *
+   * @param domain The JetStream domain holding the bucket (a hub reached through a leaf node).
+   * @throws when the bucket does not exist or the watch is refused (permissions).
+   */
+  watch(
+    bucket: string,
+    filters: readonly string[],
+    onChange: (change: KeyValueChange) => void,
+    domain?: string,
+  ): Promise<KeyValueWatch>;
+  /** Starts answering as a service; resolves once its subscriptions are made. */
+  addService(spec: ServiceSpec): Promise<{ stop(): Promise<void> }>;
+}
+
+/** A connector that carries a {@link ControlPlane} (a `nats` connector). */
+export interface ControlPlaneConnector extends ServingConnector {
+  /** The control plane over this connector's live connection. */
+  controlPlane(): ControlPlane;
+}
+
+/** Whether a connector provides {@link ControlPlaneConnector}. */
+export function hasControlPlane(c: unknown): c is ControlPlaneConnector {
+  return isServing(c) && typeof (c as Partial<ControlPlaneConnector>).controlPlane === "function";
+}

@@ -17,6 +17,8 @@ import type {
   Connector,
   ConnectorHealth,
   ConnectorState,
+  ControlPlane,
+  ControlPlaneConnector,
   Resources,
   SendFailure,
   ServingConnector,
@@ -30,6 +32,7 @@ import { describeMissing, missingPermission } from "../../permissions.ts";
 import type { NatsConnectorConfig, NatsSinkConfig, NatsSourceConfig } from "./schema.ts";
 import { JetStreamSink } from "./jetstream_sink.ts";
 import { JetStreamSource } from "./jetstream_source.ts";
+import { NatsControlPlane } from "./control_plane.ts";
 import { connect, type DialOptions } from "./deno_transport.ts";
 import { ConfirmingNatsSink, NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
@@ -41,7 +44,7 @@ const CONFIRM_TIMEOUT_MS = 10_000;
 
 /** The shared client behind every source and sink of one `type: nats` connector. */
 export class NatsConnector
-  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector {
+  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector, ControlPlaneConnector {
   readonly name: string;
   readonly type = "nats";
   readonly #config: NatsConnectorConfig;
@@ -281,6 +284,11 @@ export class NatsConnector
     };
   }
 
+  /** The fleet control plane (JetStream KV, NATS services) over the live connection. */
+  controlPlane(): ControlPlane {
+    return new NatsControlPlane(this.connection);
+  }
+
   /**
    * Resolves once the server has everything published so far. Rejects when it cannot say so: the
    * connection is closed, drops before the server answers (nats.js then discards what it had not
@@ -404,6 +412,7 @@ export class NatsConnector
       ignoreClusterUpdates: false,
     };
     if (c.name) options.name = c.name;
+    if (c.inbox_prefix) options.inboxPrefix = c.inbox_prefix;
     const a = c.auth;
     if (a?.token !== undefined) options.token = a.token;
     if (a?.user !== undefined) {
