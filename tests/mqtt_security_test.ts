@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { configDir } from "../dev/config_dir.ts";
 import { collect, testClient } from "../dev/mqtt_client.ts";
-import { makeCertificates, Mosquitto } from "../dev/mosquitto.ts";
+import { makeCertificates } from "../dev/certs.ts";
+import { Mosquitto } from "../dev/mosquitto.ts";
 import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 
 const LOOP = `pipelines:
