@@ -332,3 +332,58 @@ health:
   sluice.signal("SIGTERM");
   assert.equal((await sluice.status).code, 0);
 });
+
+Deno.test("held QoS 1 messages are bounded by max_in_flight: the broker keeps the rest", async () => {
+  await using devices = await Mosquitto.start();
+  await using cloud = await Mosquitto.start({ persistence: true });
+  await using cfg = await configDir(`connectors:
+  devices:
+    type: mqtt
+    url: ${devices.url}
+    client_id: gw-bounded
+    max_in_flight: 2
+  cloud:
+    type: mqtt
+    url: ${cloud.url}
+    client_id: gw-bounded-cloud
+    reconnect: { wait: 100ms, jitter: 50ms }
+pipelines:
+  forward:
+    source: { connector: devices, topic: "sensors/+", qos: 1 }
+    sinks: [{ connector: cloud, topic: "cloud/{_tokens[1]}", qos: 1 }]
+health:
+  listen: 127.0.0.1:0
+`);
+  const { sluice: s, url } = await startSluice(cfg.file);
+  await using sluice = s;
+  await using watcher = await testClient(cloud.url, {
+    clientId: "bounded-watcher",
+    clean: false,
+    reconnectPeriod: 100,
+    properties: { sessionExpiryInterval: 600 },
+  });
+  const got = await collect(watcher, "cloud/#");
+  await cloud.stop();
+  await sluice.waitForLog((r) => r.msg === "connector disconnected" && r.connector === "cloud");
+  {
+    await using device = await testClient(devices.url);
+    for (let id = 1; id <= 6; id++) {
+      await device.publishAsync(`sensors/s${id}`, JSON.stringify({ id }), { qos: 1 });
+    }
+  }
+  const held = await pollUntil(
+    async () => {
+      const p = (await status(url)).pipelines[0];
+      return p?.in_flight === 2 ? p : undefined;
+    },
+    10_000,
+    "2 messages in flight",
+  );
+  // The broker sent no third one: it waits for a PUBACK (MQTT 5 Receive Maximum).
+  assert.equal(held.counters.in, 2);
+  await cloud.resume();
+  const msgs = await got.waitForCount(6, 20_000, "all six at the sink");
+  assert.deepEqual(msgs.map((m) => m.topic).sort(), [1, 2, 3, 4, 5, 6].map((i) => `cloud/s${i}`));
+  sluice.signal("SIGTERM");
+  assert.equal((await sluice.status).code, 0);
+});
