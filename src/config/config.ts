@@ -50,6 +50,8 @@ export interface PipelineDecl {
   processors: ProcessorDecl[];
   sinks: EndpointDecl[];
   deadLetter: EndpointDecl | undefined;
+  /** `reply: true`: each request is answered with the resulting event (or an error reply). */
+  reply: boolean;
   /** Largest payload decoded (`max_event_size`, bytes); the default when undefined. */
   maxEventSize?: number | undefined;
   fingerprint: string;

@@ -201,10 +201,19 @@ export const pipelineSchema = z.strictObject({
     .optional().describe("CEL expression; events for which it is true go to the sinks")
     .meta({ examples: ['temperature > 30 && site == "berlin"'] }),
   processors: z.array(z.unknown()).optional().describe(
-    "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window",
+    "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window, " +
+      "request",
   ),
-  sinks: z.array(pipelineSink).min(1, "expected at least one sink"),
+  // Required unless `reply: true`: the loader checks, so that one load reports every mistake.
+  sinks: z.array(pipelineSink).optional().describe(
+    "Where passing events go; at least one, unless `reply: true`",
+  ),
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
+  reply: z.boolean().default(false).describe(
+    "Answer each request (a message with a reply subject) with the resulting event, or with " +
+      "an empty error reply (Sluice-Error, Nats-Service-Error-Code) when it is dropped or fails " +
+      "(docs/request-reply.md)",
+  ),
   max_event_size: size(
     "Largest payload decoded; a larger one is dead-lettered before decoding, which bounds the " +
       "time any expression spends on one event (docs/expressions.md)",

@@ -129,6 +129,23 @@ export const PIPELINE_COUNTERS = {
     metric: { family: "sluice_pipeline_outbox_events_total", labels: { outcome: "dropped" } },
     error: true,
   },
+  replied: {
+    snake: "replied",
+    help: "Requests a reply: true pipeline answered with the resulting event.",
+    metric: { family: "sluice_pipeline_replies_total", labels: { outcome: "event" } },
+  },
+  replyErrors: {
+    snake: "reply_errors",
+    help: "Requests a reply: true pipeline answered with an empty error reply (dropped, " +
+      "invalid or failed event).",
+    metric: { family: "sluice_pipeline_replies_total", labels: { outcome: "error" } },
+  },
+  replyFailures: {
+    snake: "reply_failures",
+    help: "Answers of a reply: true pipeline the connector could not send.",
+    metric: { family: "sluice_pipeline_reply_failures_total" },
+    error: true,
+  },
 } as const satisfies Record<string, CounterSpec>;
 
 /** Help texts of the families with more than one counter, by family name. */
@@ -142,6 +159,8 @@ export const COUNTER_FAMILY_HELP: Readonly<Record<string, string>> = {
     "QoS 1) by outcome: ack, nak, term.",
   "sluice_pipeline_outbox_events_total": "Outbox events by outcome: buffered (stored), " +
     "replayed (sent later), dropped (discarded to make room).",
+  "sluice_pipeline_replies_total": "Requests a reply: true pipeline answered, by outcome: event " +
+    "(the resulting event), error (an empty error reply).",
 };
 
 /** A counter's name in code. */

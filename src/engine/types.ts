@@ -17,6 +17,12 @@ export interface InboundMessage {
    * (NATS), "/" for MQTT topics. (Interim, until the registry's `tokenSeparator` reaches the engine.)
    */
   readonly tokenSeparator?: string | undefined;
+  /**
+   * Answers the message (a request): present only on messages that carry a reply address and come
+   * from a source that can answer them (core NATS), so plain events cost nothing. Used by
+   * `reply: true` pipelines; returns why the answer could not be sent, if it could not.
+   */
+  readonly answer?: (data: Uint8Array, headers?: HeaderValues) => SendFailure | undefined;
 }
 
 /** Health of one connector, as tracked from its client's status events. */
@@ -155,8 +161,70 @@ export interface Connector<S, K> {
   health(): ConnectorHealth;
   /** Round-trip time to the server in milliseconds, when connected; for the health snapshot. */
   rtt?(): Promise<number | undefined>;
-  createSource(config: S, pipeline: string): Source;
+  createSource(config: S, pipeline: string, options?: SourceOptions): Source;
   createSink(config: K, pipeline: string, options?: SinkOptions): Sink;
+  /**
+   * Sends a request and resolves with its reply, for the `request` processor. Present only on
+   * connector types that can (their registration says `requests: true`). Rejects with a
+   * {@link RequestError}; a reply that reports an error (a service error header) is one too.
+   */
+  request?(subject: string, data: Uint8Array, options: RequestOptions): Promise<Reply>;
+}
+
+/**
+ * An address (a NATS subject) rendered per event from a template such as `lookup.{sensor}`,
+ * compiled once at config load by the connector type's `compileAddress`.
+ */
+export interface AddressTemplate {
+  /** The template as written. */
+  readonly source: string;
+  /** The address for an event received on `address`, or why there is none. Never throws. */
+  render(event: unknown, address: string): string | { readonly failure: string };
+}
+
+/** How a pipeline uses a source beyond its settings. */
+export interface SourceOptions {
+  /**
+   * The pipeline answers requests (`reply: true`). A source may announce it for discovery (a NATS
+   * source: as a service named after the pipeline, answering `$SRV.PING/INFO/STATS`).
+   */
+  readonly answers?: boolean;
+}
+
+/** Options of {@link Connector.request}. */
+export interface RequestOptions {
+  /** How long to wait for the reply, in milliseconds. */
+  readonly timeoutMs: number;
+}
+
+/** A successful reply to {@link Connector.request}. */
+export interface Reply {
+  readonly data: Uint8Array;
+  readonly headers?: HeaderSource | undefined;
+}
+
+/**
+ * Why a request got no usable reply. `timeout`: none came in time; `no_responders`: nobody
+ * listens on the subject; `error_reply`: the service answered with an error; `unavailable`: the
+ * connector is not open or refused to send; `overloaded`: too many requests are in flight.
+ */
+export type RequestErrorCode =
+  | "timeout"
+  | "no_responders"
+  | "error_reply"
+  | "unavailable"
+  | "overloaded";
+
+/** A request that failed; the message is one line fit for a dead-letter header. */
+export class RequestError extends Error {
+  /** Stable code. */
+  readonly code: RequestErrorCode;
+
+  constructor(code: RequestErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RequestError";
+    this.code = code;
+  }
 }
 
 /**

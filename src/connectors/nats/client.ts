@@ -19,12 +19,15 @@ import type {
   ConnectorState,
   ControlPlane,
   ControlPlaneConnector,
+  Reply,
+  RequestOptions,
   Resources,
   SendFailure,
   ServingConnector,
   Sink,
   SinkOptions,
   Source,
+  SourceOptions,
 } from "../../engine/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
@@ -36,6 +39,7 @@ import { NatsControlPlane } from "./control_plane.ts";
 import { connect, type DialOptions } from "./deno_transport.ts";
 import { ConfirmingNatsSink, NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
+import { natsRequest } from "./request.ts";
 
 /** Bytes published between two confirmations (flushes) of what the server has received. */
 const CONFIRM_EVERY_BYTES = 64 * 1024;
@@ -145,12 +149,12 @@ export class NatsConnector
     return this.#state === "connected" && this.#nc !== undefined;
   }
 
-  createSource(config: NatsSourceConfig, pipeline: string): Source {
+  createSource(config: NatsSourceConfig, pipeline: string, options?: SourceOptions): Source {
     const log = this.#log.with({ pipeline });
     if (config.jetstream) {
       return new JetStreamSource(this, config.subject, config.jetstream, log);
     }
-    return new NatsSource(this, config, log);
+    return new NatsSource(this, config, log, options?.answers ? pipeline : undefined);
   }
 
   createSink(config: NatsSinkConfig, pipeline: string, options?: SinkOptions): Sink {
@@ -201,6 +205,11 @@ export class NatsConnector
         if (this.#confirmWaiting) this.#runConfirmation();
       });
     });
+  }
+
+  /** Sends a request on the shared connection (the `request` processor); see `request.ts`. */
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Reply> {
+    return natsRequest(this.#nc, subject, data, options);
   }
 
   /**
