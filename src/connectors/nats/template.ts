@@ -43,15 +43,36 @@ export interface SubjectTemplate {
   /** True when the template has no placeholders (then render returns the literal without work). */
   readonly isStatic: boolean;
   /**
-   * Renders the subject for an event received on `subject`. Returns the subject string, or a
+   * Renders the subject for an event received on `subject` (tokens separated by `separator`,
+   * "." by default; "/" for an MQTT topic). Returns the subject string, or a
    * RenderFailure when a value is missing or not a valid token. Never throws.
    */
-  render(event: unknown, subject: string): string | RenderFailure;
+  render(event: unknown, subject: string, separator?: string): string | RenderFailure;
 }
 
 /** Tells a render result apart without a cast, so the hot path stays a single `typeof` check. */
 export function isRenderFailure(v: string | RenderFailure): v is RenderFailure {
   return typeof v !== "string";
+}
+
+/**
+ * Longest subject a template may render, in UTF-8 bytes. nats-server refuses a protocol line
+ * longer than its `max_control_line` (4096 bytes by default) and then closes the connection that
+ * sent it, with every pipeline sharing it; a PUB/HPUB line carries the subject, a reply subject
+ * and two sizes besides. 1024 bytes leave room for those, also on a server configured with a
+ * quarter of the default, and are far beyond any subject a fleet uses. A longer rendered subject
+ * is a template failure: the event is dead-lettered, the connection stays up.
+ */
+export const MAX_SUBJECT_BYTES = 1024;
+
+const utf8 = new TextEncoder();
+
+/** UTF-8 length of `s` when over the bound; encodes only when its UTF-16 length cannot tell. */
+function exceedsSubjectBound(s: string): number | undefined {
+  // Each UTF-16 unit encodes to at most 3 bytes.
+  if (s.length * 3 <= MAX_SUBJECT_BYTES) return undefined;
+  const bytes = utf8.encode(s).length;
+  return bytes > MAX_SUBJECT_BYTES ? bytes : undefined;
 }
 
 const FIELD_PATH = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
@@ -144,10 +165,10 @@ class CompiledTemplate implements SubjectTemplate {
     this.#usesTokens = placeholders.some((p) => p.path === undefined);
   }
 
-  render(event: unknown, subject: string): string | RenderFailure {
+  render(event: unknown, subject: string, separator = "."): string | RenderFailure {
     if (this.isStatic) return this.source;
     try {
-      return this.#render(event, subject);
+      return this.#render(event, subject, separator);
     } catch (error) {
       // Only exotic events (proxies, throwing getters) get here; JSON.parse output never does.
       const reason = error instanceof Error ? error.message : String(error);
@@ -155,10 +176,11 @@ class CompiledTemplate implements SubjectTemplate {
     }
   }
 
-  #render(event: unknown, subject: string): string | RenderFailure {
+  #render(event: unknown, subject: string, separator: string): string | RenderFailure {
     const literals = this.#literals;
     const placeholders = this.#placeholders;
-    const tokens = this.#usesTokens ? subject.split(".") : undefined;
+    // The source's separator: "." for a NATS subject, "/" for an MQTT topic.
+    const tokens = this.#usesTokens ? subject.split(separator) : undefined;
     let out = literals[0] as string;
     for (let i = 0; i < placeholders.length; i++) {
       const placeholder = placeholders[i] as Placeholder;
@@ -204,6 +226,14 @@ class CompiledTemplate implements SubjectTemplate {
       }
       if (!isValidToken(text)) return tokenFailure(placeholder.text, text);
       out += text + (literals[i + 1] as string);
+    }
+    const bytes = exceedsSubjectBound(out);
+    if (bytes !== undefined) {
+      return {
+        failure: `subject rendered from template ${
+          quote(this.source)
+        } is ${bytes} bytes long, more than the ${MAX_SUBJECT_BYTES} allowed: a template value is too long`,
+      };
     }
     return out;
   }
@@ -309,6 +339,15 @@ export function compileTemplate(template: string): SubjectTemplate {
   literals.push(template.slice(literalStart));
   offsets.push(template.length);
 
+  const literalBytes = utf8.encode(literals.join("")).length;
+  if (literalBytes > MAX_SUBJECT_BYTES) {
+    throw new TemplateSyntaxError(
+      `Subject template ${
+        quote(template)
+      } is ${literalBytes} bytes long without its placeholders, more than the ${MAX_SUBJECT_BYTES} allowed`,
+      0,
+    );
+  }
   const problem = findSubjectProblem(skeleton, { wildcards: false });
   if (problem !== undefined) {
     const offset = offsets[problem.offset] ?? template.length;
