@@ -2,9 +2,8 @@
  * Every way Sluice is launched gives V8 the same memory flag: a young generation of 1 MiB per
  * semi-space, which keeps a flood about 20 MiB smaller (docs/performance.md, "Memory"). The
  * flag is written in three places (deno.json, deploy/compile.sh, deploy/install-cli.sh); this
- * keeps them from drifting apart. That Sluice runs with
- * them is shown by the tests that launch it that way (permissions_test.ts, bundle_test.ts,
- * cli_install_test.ts).
+ * keeps them from drifting apart. That Sluice runs with it is shown by the tests that launch it
+ * those ways (permissions_test.ts, bundle_test.ts, cli_install_test.ts).
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../dev/sluice_process.ts";
