@@ -24,7 +24,7 @@ Deno.test("the sluice launcher runs Sluice with the memory flag, not its permiss
   const script = await Deno.readTextFile(`${REPO_ROOT}deploy/install-cli.sh`);
   const run = script.split("\n").filter((l) => l.startsWith('exec "\\$DENO" run'));
   assert.equal(run.length, 1, "one exec of deno run in the launcher");
-  assert.ok(run[0]!.includes(V8_FLAGS), run[0]);
+  assert.ok(run[0]!.includes(V8_FLAGS), run[0]!);
   const step = script.split("\n").find((l) => l.startsWith('step=("\\$DENO" run'));
   assert.ok(step !== undefined && !step.includes("--v8-flags"), "the short step needs none");
 });
