@@ -247,6 +247,21 @@ const WINDOW_PIPELINE = `  window:
 `;
 
 /**
+ * Whether a value moved by at least the deadband since the last forwarded one, as the contract
+ * says: a difference equal to the deadband forwards, also when rounding made it a hair smaller
+ * (20.3 - 20.1 is 0.19999999999999929), so the comparison allows a few units of the last place.
+ *
+ * @param last The value last forwarded.
+ * @param value The new value.
+ * @param deadband The deadband.
+ * @returns True when the new value is to be forwarded.
+ */
+export function movedBy(last: number, value: number, deadband: number): boolean {
+  const slack = 8 * Number.EPSILON * Math.max(Math.abs(last), Math.abs(value), deadband);
+  return Math.abs(value - last) >= deadband - slack;
+}
+
+/**
  * The outputs of report by exception over `events` events of the pool, simulated: per sensor,
  * forward when nothing was forwarded yet or |temperature - last forwarded| ≥ the deadband.
  */
@@ -259,7 +274,7 @@ function dedupeOutputs(pool: Pool, events: number): number {
     const key = pool.sensors[i]!;
     const value = pool.temperatures[i]!;
     const prev = last.get(key);
-    if (prev === undefined || Math.abs(value - prev) >= DEDUPE.deadband) {
+    if (prev === undefined || movedBy(prev, value, DEDUPE.deadband)) {
       last.set(key, value);
       out++;
     }
