@@ -4,9 +4,11 @@
  * nats-server.
  *
  * Starts a local nats-server on free loopback ports, runs Sluice as a child process with the
- * example configuration (`connectors/`, `pipelines/`), simulates a fleet of six sensors on three
- * sites, and prints what Sluice publishes: alerts (`alerts.>`), per-site readings (`sites.>`) and
- * dead letters (`dlq.>`, with their `Sluice-Error` header). Stops on Ctrl-C or after N seconds
+ * example configuration (`connectors/`, `pipelines/`), simulates a fleet of six sensors and two
+ * energy meters on three sites, and prints what Sluice publishes: alerts (`alerts.>`), per-site
+ * readings (`sites.>`), alarms routed by `when` (`alarms.>`), what goes up the uplink
+ * (`uplink.>`: temperatures reported by exception, per-site meter averages per minute) and dead
+ * letters (`dlq.>`, with their `Sluice-Error` header). Stops on Ctrl-C or after N seconds
  * (default 20) and shows Sluice's per-pipeline summary.
  *
  * Permissions (see the `demo` task in deno.json): `--allow-run` is not narrowed to a list because
@@ -60,6 +62,12 @@ const SENSORS: Sensor[] = [
   { id: "h-02", kind: "humidity", site: "lisbon", value: 45, min: 25, max: 70 },
   { id: "t-03", kind: "temperature", site: "oslo", value: 14, min: 8, max: 22 },
   { id: "h-03", kind: "humidity", site: "oslo", value: 70, min: 50, max: 95 },
+];
+
+/** Energy meters, one reading per meter every other fleet tick, for the per-site averages. */
+const METERS = [
+  { id: "m-01", site: "berlin", kwh: 0.4 },
+  { id: "m-02", site: "oslo", kwh: 0.9 },
 ];
 
 /** Every Nth reading is sent broken, and every Mth without a site, to show the dead letters. */
@@ -148,7 +156,10 @@ async function runDemo(stopRequested: Promise<string>): Promise<number> {
   const nc = await connect({ servers: server.url, name: "sluice-demo" });
   const watching = watchOutputs(nc);
   await nc.flush();
-  say(`watching alerts.>, sites.> and dlq.>; the fleet sends ${1000 / PUBLISH_INTERVAL_MS}/s`);
+  say(
+    `watching alerts.>, sites.>, alarms.>, uplink.> and dlq.>; the fleet sends ` +
+      `${1000 / PUBLISH_INTERVAL_MS}/s readings and meter values`,
+  );
 
   const fleet = new Fleet(nc);
   fleet.start();
@@ -169,8 +180,9 @@ async function runDemo(stopRequested: Promise<string>): Promise<number> {
   if (summaries.length > 0) say("summary:");
   for (const r of summaries) {
     console.log(
-      `  ${String(r.pipeline).padEnd(20)} in=${r.in} passed=${r.passed} filtered=${r.filtered} ` +
-        `dead_lettered=${r.dead_lettered} errors=${r.errors}`,
+      `  ${String(r.pipeline).padEnd(24)} in=${r.in} passed=${r.passed} filtered=${r.filtered} ` +
+        `dead_lettered=${r.dead_lettered} errors=${r.errors}` +
+        (r.emitted ? ` emitted=${r.emitted}` : ""),
     );
   }
   await server.stop();
@@ -195,6 +207,8 @@ function watchOutputs(nc: NatsConnection): Promise<void> {
   const subs = [
     nc.subscribe("alerts.>", { callback: print("ALERT") }),
     nc.subscribe("sites.>", { callback: print("SITE") }),
+    nc.subscribe("alarms.>", { callback: print("ALARM") }),
+    nc.subscribe("uplink.>", { callback: print("UP") }),
     nc.subscribe("dlq.>", { callback: print("DLQ") }),
   ];
   return Promise.all(subs.map((s) => s.closed)).then(() => {});
@@ -208,6 +222,11 @@ function describe(msg: Msg): string {
     const event: unknown = JSON.parse(text);
     if (typeof event === "object" && event !== null) {
       const e = event as Record<string, unknown>;
+      if (e.window_start !== undefined) {
+        const partial = e.partial ? " (partial, at stop)" : "";
+        return `${e.key}: ${e.readings} readings, avg ${formatNumber(e.kwh_avg)} kWh, max ` +
+          `${formatNumber(e.kwh_max)}${partial}`;
+      }
       const reading = e.temperature !== undefined
         ? `${formatNumber(e.temperature)} °C`
         : e.humidity !== undefined
@@ -271,6 +290,15 @@ class Fleet {
       });
     }
     this.#nc.publish(subject, payload);
+    if (this.sent % 2 === 0) {
+      const meter = METERS[(this.sent / 2) % METERS.length];
+      if (!meter) return;
+      meter.kwh = clamp(meter.kwh + (Math.random() - 0.5) * 0.2, 0, 2);
+      this.#nc.publish(
+        `meters.${meter.site}.${meter.id}`,
+        JSON.stringify({ kwh: Math.round(meter.kwh * 100) / 100 }),
+      );
+    }
   }
 }
 
@@ -305,7 +333,12 @@ class SluiceChild implements AsyncDisposable {
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: REPO_ROOT,
-      env: { NATS_URL: natsUrl, SLUICE_CLIENT_NAME: "sluice-demo-gateway", NO_COLOR: "1" },
+      env: {
+        NATS_URL: natsUrl,
+        UPLINK_URL: natsUrl,
+        SLUICE_CLIENT_NAME: "sluice-demo-gateway",
+        NO_COLOR: "1",
+      },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -1027,8 +1027,14 @@ Deno.test("loadConfig() accepts the examples shipped in connectors/ and pipeline
     registry,
     env: () => undefined,
   });
-  assert.deepEqual([...config.connectors.keys()], ["local"]);
-  assert.deepEqual([...config.pipelines.keys()].sort(), ["site-routing", "temperature-alerts"]);
+  assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
+  assert.deepEqual([...config.pipelines.keys()].sort(), [
+    "alarms",
+    "meter-averages",
+    "site-routing",
+    "temperature-alerts",
+    "temperature-by-exception",
+  ]);
   const settings = config.connectors.get("local")?.settings as NatsConnectorConfig;
   assert.deepEqual(settings.servers, ["nats://127.0.0.1:4222"]);
 });
@@ -1050,13 +1056,13 @@ async function sluiceCheck(
 Deno.test("sluice check exits 0 on the shipped examples", async () => {
   const { code, out, err } = await sluiceCheck("connectors", "pipelines");
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 1 connector, 2 pipelines in 3 files\n");
+  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
 });
 
 Deno.test("sluice check reads connectors/ and pipelines/ when given no path", async () => {
   const { code, out, err } = await sluiceCheck();
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 1 connector, 2 pipelines in 3 files\n");
+  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
 });
 
 Deno.test("sluice check exits 2 on a bad file with the error line on stderr", async () => {

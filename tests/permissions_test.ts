@@ -121,7 +121,7 @@ Deno.test("the start task's flags run the shipped examples against a real server
   await using sluice = SluiceProcess.start(["run", "--log-format", "json"], {
     denoFlags: flags,
     cwd: REPO_ROOT,
-    env: { NATS_URL: server.url, SLUICE_CLIENT_NAME: "sluice-start-task" },
+    env: { NATS_URL: server.url, UPLINK_URL: server.url, SLUICE_CLIENT_NAME: "sluice-start-task" },
   });
   await sluice.waitForMsg("started");
   const nc = await connect({ servers: server.url, name: "permissions-test-client" });

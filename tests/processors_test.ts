@@ -50,11 +50,11 @@ Deno.test("compileChain() reports every problem of a chain at once", () => {
       "sample",
     ]),
     [
-      'processors.0.mapp: unknown processor "mapp" (did you mean "map"?): expected one of drop, filter, map, rename, sample',
+      'processors.0.mapp: unknown processor "mapp" (did you mean "map"?): expected one of dedupe, drop, filter, map, rename, sample, throttle, window',
       "processors.1.map.a: invalid expression: Unexpected token: EOF",
       "processors.2.sample: expected a whole number of at least 1",
-      "processors.3: expected a map with exactly one processor kind (drop, filter, map, rename, sample), e.g. `- sample: 10`",
-      "processors.4: expected a map with exactly one processor kind (drop, filter, map, rename, sample), e.g. `- sample: 10`",
+      "processors.3: expected a map with exactly one processor kind (dedupe, drop, filter, map, rename, sample, throttle, window), e.g. `- sample: 10`",
+      "processors.4: expected a map with exactly one processor kind (dedupe, drop, filter, map, rename, sample, throttle, window), e.g. `- sample: 10`",
     ],
   );
   assert.deepEqual(problems({ sample: 2 }), [
@@ -87,8 +87,8 @@ Deno.test("map sets fields from the event as it was before the map, nested paths
 });
 
 Deno.test("map turns CEL ints and maps into JSON values", () => {
-  const m = one({ map: { n: "1 + 2", m: '{"a": 1, "b": [1, 2.5]}' } });
-  assert.deepEqual(m.process({}, meta), { n: 3, m: { a: 1, b: [1, 2.5] } });
+  const m = one({ map: { n: "1 + 2", m: '{"a": 1, "b": [1, 2.5]}', u: "uint(5)" } });
+  assert.deepEqual(m.process({}, meta), { n: 3, m: { a: 1, b: [1, 2.5] }, u: 5 });
 });
 
 Deno.test("map fails on a missing field and on an event that is not an object", () => {

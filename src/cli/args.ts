@@ -9,7 +9,7 @@ import type { LogFormat, LogLevel } from "../log.ts";
 
 /** What the command line asks for. */
 export interface Invocation {
-  command: "run" | "check" | "status" | "help" | "version";
+  command: "run" | "check" | "status" | "schema" | "help" | "version";
   paths: string[];
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -31,6 +31,10 @@ Usage:
   sluice status [--url URL]
                            Show the health of a running sluice (its health: endpoints);
                            exit 0 when ready, 1 when not ready or unreachable
+  sluice schema            Print the JSON Schema (draft 2020-12) of a config file, for editors
+  sluice permissions COMMAND [ARGS...]
+                           Print the Deno permission flags that "sluice COMMAND ARGS..." needs,
+                           derived from its configuration (used by the installed launcher)
   sluice --help | --version
 
 PATH is a YAML file or a directory of *.yaml / *.yml files (not recursive).
@@ -89,13 +93,19 @@ export function parseInvocation(args: readonly string[]): Invocation {
   if (values.version) return { command: "version", paths: [], ...common };
   const [command, ...paths] = positionals;
   if (command === undefined) return { command: "help", paths: [], ...common };
-  if (command !== "run" && command !== "check" && command !== "status") {
+  if (command !== "run" && command !== "check" && command !== "status" && command !== "schema") {
     throw new UsageError(
-      `unknown command "${command}": expected run, check or status; see sluice --help`,
+      `unknown command "${command}": expected run, check, status or schema; see sluice --help`,
     );
   }
   if (values.url !== undefined && command !== "status") {
     throw new UsageError(`--url goes with status, not ${command}; see sluice --help`);
+  }
+  if (command === "schema") {
+    if (paths.length > 0) {
+      throw new UsageError(`schema takes no arguments, got "${paths[0]}"; see sluice --help`);
+    }
+    return { command, paths: [], ...common };
   }
   if (command === "status") {
     if (paths.length > 0) {

@@ -7,8 +7,11 @@ import { UsageError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import { describeMissing, missingPermission } from "../permissions.ts";
 import { VERSION } from "../version.ts";
+import { builtinRegistry } from "../connectors/mod.ts";
 import { HELP, parseInvocation } from "./args.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
+import { denoFlags, derivePermissions } from "./permissions.ts";
+import { configJsonSchemaText } from "./schema.ts";
 import { status } from "./status.ts";
 
 const encoder = new TextEncoder();
@@ -21,13 +24,25 @@ export const stdio: Output = {
 
 /** Runs the CLI with `args`; resolves to the exit code. */
 export async function main(args: readonly string[], output: Output = stdio): Promise<number> {
+  // `permissions COMMAND ARGS...` describes another command line rather than being one.
+  const describing = args[0] === "permissions";
   let inv;
   try {
-    inv = parseInvocation(args);
+    inv = parseInvocation(describing ? args.slice(1) : args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     output.err(`sluice: ${e.message}`);
     return EXIT.config;
+  }
+  if (describing) {
+    try {
+      for (const flag of denoFlags(await derivePermissions(inv))) output.out(flag);
+      return EXIT.ok;
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      output.err(`sluice: ${e.message}`);
+      return EXIT.config;
+    }
   }
   switch (inv.command) {
     case "help":
@@ -40,6 +55,9 @@ export async function main(args: readonly string[], output: Output = stdio): Pro
       return await check(inv.paths, output);
     case "status":
       return await status(inv.url, output);
+    case "schema":
+      output.out(configJsonSchemaText(builtinRegistry()).trimEnd());
+      return EXIT.ok;
     case "run": {
       const log = createLogger({ level: inv.logLevel, format: inv.logFormat });
       try {

@@ -32,6 +32,8 @@ export interface BufferDecl {
 /** A source, sink or dead letter: the connector it uses and its type-specific settings. */
 export interface EndpointDecl {
   connector: string;
+  /** The subject or topic as written (the connector type's `addressKey`), for logs. */
+  address?: string | undefined;
   settings: unknown;
   /** The sink's outbox, when it has one (never on a source). */
   buffer?: BufferDecl | undefined;

@@ -67,9 +67,11 @@ export function checkEndpoint(
   }
   const settings = validate(file, at, rest, kind, type, errors);
   if (settings === undefined) return undefined;
+  const named = rest[type.addressKey];
+  const address = typeof named === "string" ? named : undefined;
   return kind !== "source" && buffer !== undefined
-    ? { connector, settings: settings.value, buffer: buffer as BufferDecl }
-    : { connector, settings: settings.value };
+    ? { connector, address, settings: settings.value, buffer: buffer as BufferDecl }
+    : { connector, address, settings: settings.value };
 }
 
 function schemaOf(type: AnyConnectorType, kind: EndpointKind) {

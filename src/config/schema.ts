@@ -66,14 +66,19 @@ const listen = z
 /** The `health:` section: HTTP endpoints and, optionally, health over NATS. */
 export const healthSchema = z
   .strictObject({
-    listen: listen.default({ hostname: DEFAULT_HEALTH_HOST, port: DEFAULT_HEALTH_PORT }),
+    listen: listen.default({ hostname: DEFAULT_HEALTH_HOST, port: DEFAULT_HEALTH_PORT })
+      // The default as written: the parsed one is an address object.
+      .meta({
+        default: `${DEFAULT_HEALTH_HOST}:${DEFAULT_HEALTH_PORT}`,
+        examples: [":9180", "[::1]:9180", false],
+      }),
     instance: z.string().describe(
       "Name of this gateway in health subjects and snapshots (default: the hostname); one " +
         "NATS subject token: no '.', '*', '>' or whitespace",
     ).refine(
       isSubjectToken,
       "expected one subject token: not empty, no '.', '*', '>', spaces, tabs or line breaks",
-    ).optional(),
+    ).optional().meta({ examples: ["gw-01"] }),
     nats: z.strictObject({
       connector: z.string().describe(
         "nats connector that answers sluice.health.<instance> and publishes heartbeats",
@@ -114,7 +119,7 @@ export const bufferSchema = z
   .strictObject({
     path: z.string().min(1, "expected the path of the outbox file").describe(
       "File of the durable outbox (SQLite); its directory is created. One path per sink",
-    ),
+    ).meta({ examples: ["/var/lib/sluice/uplink.db"] }),
     max_size: size("Most bytes of events the outbox holds").default(DEFAULT_BUFFER_MAX_SIZE),
     overflow: z.enum(["drop_oldest", "drop_newest", "block"]).default("drop_oldest").describe(
       "When the outbox is full: discard the oldest stored events, refuse the new one, or make " +
@@ -141,7 +146,7 @@ const pipelineSink = z.looseObject({
   when: z.string().min(1, "expected a CEL expression; leave the key out to send every event")
     .optional().describe(
       "CEL bool expression: this sink gets only the events for which it holds",
-    ),
+    ).meta({ examples: ["kw > 10"] }),
 }).describe("Where passing events go");
 
 /** One pipeline declaration. */
@@ -149,7 +154,8 @@ export const pipelineSchema = z.strictObject({
   description: z.string().optional().describe("Free text for people"),
   source: endpoint("Where events come from"),
   filter: z.string().min(1, "expected a CEL expression; leave the key out to pass everything")
-    .optional().describe("CEL expression; events for which it is true go to the sinks"),
+    .optional().describe("CEL expression; events for which it is true go to the sinks")
+    .meta({ examples: ['temperature > 30 && site == "berlin"'] }),
   processors: z.array(z.unknown()).optional().describe(
     "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window",
   ),

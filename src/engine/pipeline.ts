@@ -184,7 +184,7 @@ export class Pipeline {
     this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
     await this.#source.start((msg, acker) => this.#handle(msg, acker));
     this.state = "running";
-    this.#log.info("pipeline started", { subject: sourceSubject(src) });
+    this.#log.info("pipeline started", { source: src.address });
   }
 
   /**
@@ -605,11 +605,6 @@ class Rejection {
     this.kind = kind;
     this.reason = reason;
   }
-}
-
-function sourceSubject(e: EndpointDecl): string | undefined {
-  const s = e.settings as { subject?: unknown };
-  return typeof s.subject === "string" ? s.subject : undefined;
 }
 
 function oneLine(e: unknown): string {

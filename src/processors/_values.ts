@@ -16,6 +16,8 @@ export function jsonValue(value: unknown): unknown {
   }
   if (Array.isArray(value)) return value.map(jsonValue);
   if (value instanceof Uint8Array) return Array.from(value);
+  const unsigned = uintValue(value);
+  if (unsigned !== undefined) return Number(unsigned);
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value)) out[k] = jsonValue((value as Record<string, unknown>)[k]);
   return out;
@@ -25,7 +27,20 @@ export function jsonValue(value: unknown): unknown {
 export function numeric(value: unknown): number | undefined {
   if (typeof value === "number") return value;
   if (typeof value === "bigint") return Number(value);
-  return undefined;
+  const unsigned = uintValue(value);
+  return unsigned === undefined ? undefined : Number(unsigned);
+}
+
+/**
+ * The value of a CEL `uint`: cel-js represents it as an object (not a plain JSON object) whose
+ * `valueOf()` is a bigint.
+ */
+function uintValue(value: unknown): bigint | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return undefined;
+  const v = (value as { valueOf(): unknown }).valueOf();
+  return typeof v === "bigint" ? v : undefined;
 }
 
 /** A stable string for comparing values and keying maps: JSON of the value's JSON form. */

@@ -5,11 +5,14 @@
  * @module
  */
 import type { AnyProcessorKind } from "./types.ts";
+import { dedupeKind } from "./dedupe/mod.ts";
 import { dropKind } from "./drop/mod.ts";
 import { filterKind } from "./filter/mod.ts";
 import { mapKind } from "./map/mod.ts";
 import { renameKind } from "./rename/mod.ts";
 import { sampleKind } from "./sample/mod.ts";
+import { throttleKind } from "./throttle/mod.ts";
+import { windowKind } from "./window/mod.ts";
 
 /** Processor kinds by the key that names them in a `processors:` entry. */
 export class ProcessorRegistry {
@@ -45,5 +48,8 @@ export function builtinProcessors(): ProcessorRegistry {
     .register(mapKind)
     .register(dropKind)
     .register(renameKind)
-    .register(sampleKind);
+    .register(dedupeKind)
+    .register(throttleKind)
+    .register(sampleKind)
+    .register(windowKind);
 }

@@ -39,6 +39,11 @@ export interface ProcessorResources {
   readonly counters: ProcessorCounters;
   /** The wall clock in ms; tests may replace it. */
   now(): number;
+  /**
+   * Runs `fn` once after `ms` and returns what cancels it (a window's clock). Tests replace it
+   * together with `now`. Default: a timer that does not keep the process alive by itself.
+   */
+  setTimer?(fn: () => void, ms: number): () => void;
 }
 
 /** One processor of a running pipeline. */

@@ -39,7 +39,7 @@ Deno.test({
   async fn() {
     const { code, stdout, stderr } = await runSluice(["check", ...CONFIG]);
     assert.equal(code, 0, stderr);
-    assert.match(stdout, /^ok: 1 connector, 2 pipelines in 3 files/);
+    assert.match(stdout, /^ok: 2 connectors, 5 pipelines in 7 files/);
   },
 });
 
@@ -49,7 +49,7 @@ Deno.test({
   async fn() {
     await using server = await NatsServer.start();
     await using sluice = SluiceProcess.start(["run", "--log-format", "json", ...CONFIG], {
-      env: { NATS_URL: server.url },
+      env: { NATS_URL: server.url, UPLINK_URL: server.url },
     });
     await sluice.waitForMsg("started");
 
@@ -62,9 +62,12 @@ Deno.test({
         callback: (_, m) => alerts.push((m.json() as { temperature: number }).temperature),
       });
       nc.subscribe("sites.>", { callback: (_, m) => sites.push(m.subject) });
-      nc.subscribe("dlq.>", {
-        callback: (_, m) => dead.push(`${m.subject}: ${m.headers?.get("Sluice-Error")}`),
-      });
+      // The two pipelines this test is about; the other examples dead-letter on their own subjects.
+      for (const subject of ["dlq.site-routing", "dlq.temperature-alerts"]) {
+        nc.subscribe(subject, {
+          callback: (_, m) => dead.push(`${m.subject}: ${m.headers?.get("Sluice-Error")}`),
+        });
+      }
       await nc.flush();
 
       nc.publish("sensors.temperature.t-1", JSON.stringify({ site: "pi", temperature: 12 }));

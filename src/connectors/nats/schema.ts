@@ -47,7 +47,8 @@ const auth = z
     user: z.string().min(1).optional().describe("User name (with password)"),
     password: z.string().optional().describe("Password (with user)"),
     nkey_seed_file: z.string().min(1).optional().describe("Path of a file holding an NKey seed"),
-    creds_file: z.string().min(1).optional().describe("Path of a .creds file (JWT + NKey seed)"),
+    creds_file: z.string().min(1).optional().describe("Path of a .creds file (JWT + NKey seed)")
+      .meta({ examples: ["/etc/sluice/gateway.creds"] }),
   })
   .describe("Credentials: exactly one of token, user+password, nkey_seed_file, creds_file")
   .superRefine((a, ctx) => {
@@ -72,7 +73,8 @@ const auth = z
 
 const tls = z
   .strictObject({
-    ca_file: z.string().min(1).optional().describe("CA certificate(s) to verify the server with"),
+    ca_file: z.string().min(1).optional().describe("CA certificate(s) to verify the server with")
+      .meta({ examples: ["/etc/sluice/ca.pem"] }),
     cert_file: z.string().min(1).optional().describe("Client certificate (with key_file)"),
     key_file: z.string().min(1).optional().describe("Client private key (with cert_file)"),
     handshake_first: z.boolean().default(false).describe(
@@ -98,7 +100,12 @@ const reconnect = z
 
 /** Schema of a `type: nats` connector declaration. */
 export const natsConnectorSchema = z.strictObject({
-  servers: servers.default(["nats://127.0.0.1:4222"]),
+  servers: servers.default(["nats://127.0.0.1:4222"]).meta({
+    examples: ["nats://10.0.0.5:4222", [
+      "tls://nats-1.example.com:4222",
+      "tls://nats-2.example.com:4222",
+    ]],
+  }),
   name: z.string().min(1).optional().describe("Client name shown in the server's monitoring"),
   auth: auth.optional(),
   tls: tls.optional(),
@@ -130,10 +137,10 @@ const JS_NAME_RULE = "letters, digits, '-' and '_'";
 export const jetStreamSourceSchema = z.strictObject({
   stream: z.string().regex(JS_NAME, `expected a stream name of ${JS_NAME_RULE}`).describe(
     "Stream to consume; it must exist unless create_stream is true",
-  ),
+  ).meta({ examples: ["SENSORS"] }),
   durable: z.string().regex(JS_NAME, `expected a consumer name of ${JS_NAME_RULE}`).describe(
     "Durable pull consumer; its position survives Sluice and server restarts",
-  ),
+  ).meta({ examples: ["sluice-readings"] }),
   deliver: z.enum(["all", "new", "last"]).default("all").describe(
     "Where a newly created consumer starts: every stored message, only new ones, or the last one",
   ),
@@ -166,7 +173,8 @@ export type JetStreamSourceConfig = z.output<typeof jetStreamSourceSchema>;
 
 /** Schema of a pipeline `source:` on a nats connector. */
 export const natsSourceSchema = z.strictObject({
-  subject: subjectField(true, "Subject to subscribe to; `*` and a final `>` are wildcards"),
+  subject: subjectField(true, "Subject to subscribe to; `*` and a final `>` are wildcards")
+    .meta({ examples: ["sensors.temperature.>", "sensors.*.room1"] }),
   queue: z.string().regex(
     /^[^\s.*>]+$/,
     "expected a queue group name without spaces, '.', '*' or '>'",
@@ -238,7 +246,7 @@ export const natsSinkSchema = z.strictObject({
         params: { offset: e.offset },
       });
     }
-  }),
+  }).meta({ examples: ["alerts.high-value", "sites.{site}.{_tokens[1]}"] }),
   pass_headers: z.boolean().default(false).describe("Copy the source message's headers"),
   jetstream: z.union([z.boolean(), jetStreamSinkSchema]).default(false).describe(
     "Publish to JetStream and await the PubAck (true, or retry settings)",
