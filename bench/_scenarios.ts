@@ -185,10 +185,6 @@ function jetstreamSink(outbox: boolean): string {
       : "");
 }
 
-/** Why the processor scenarios do not run by default yet. */
-const NO_PROCESSORS = "Sluice has no processors yet (issue 11); the baselines run with " +
-  "`--impl baseline --scenarios map-dedupe,dedupe-10k,window-1k`";
-
 /** Why the MQTT scenario does not run by default yet. */
 const NO_MQTT = "needs the MQTT connector (issue 14) and the mosquitto launcher in dev/";
 
@@ -369,7 +365,6 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: "map-dedupe",
-    disabled: NO_PROCESSORS,
     title: "map (zone from the subject, °F) + dedupe per sensor (deadband 5), 100 sensors",
     malformed: false,
     transport: "core",
@@ -380,7 +375,6 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: "dedupe-10k",
-    disabled: NO_PROCESSORS,
     title: "as map-dedupe with 10,000 sensors (10,000 dedupe keys held)",
     malformed: false,
     transport: "core",
@@ -392,7 +386,6 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: "window-1k",
-    disabled: NO_PROCESSORS,
     title: "1 s tumbling windows per sensor (avg, max, count), 1,000 sensors",
     malformed: false,
     transport: "core",
