@@ -6,7 +6,7 @@
  * @module
  */
 import type { z } from "zod";
-import type { Connector, Resources } from "./engine/types.ts";
+import type { AddressTemplate, Connector, Resources } from "./engine/types.ts";
 
 /** Everything the runtime needs to know about one kind of connector. */
 export interface ConnectorType<C, S, K> {
@@ -46,6 +46,19 @@ export interface ConnectorType<C, S, K> {
    * what the files hold.
    */
   checkFiles?(config: C): Promise<{ path: (string | number)[]; message: string }[]>;
+  /** True when its connectors answer `Connector.request` (the `request` processor). */
+  readonly requests?: boolean;
+  /**
+   * Compiles an address template in its sink syntax (`lookup.{sensor}`), for processors that
+   * address this connector themselves (`request`). Throws a SyntaxError with a numeric `offset`.
+   */
+  readonly compileAddress?: (template: string) => AddressTemplate;
+  /**
+   * Whether a source with these settings delivers messages that can be answered, as
+   * `reply: true` pipelines need: true, or why not (a core NATS subscription can, a JetStream
+   * consumer cannot). Absent: no source of this type can.
+   */
+  readonly replies?: (source: S) => true | string;
   /** Builds the shared client of one declaration. Nothing connects until `acquire()`. */
   create(name: string, config: C, resources: Resources): Connector<S, K>;
 }

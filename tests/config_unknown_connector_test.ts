@@ -96,7 +96,7 @@ Deno.test("a connector of an unknown type: a hint for the type and its misspelt 
       "expected one of nats",
       'c.yaml:4:5: connectors.local.sever: unknown key "sever" (did you mean "servers"?): ' +
       "expected one of servers, name, auth, tls, reconnect, ping_interval, connect_timeout, " +
-      "max_pending",
+      "inbox_prefix, max_pending",
     ],
   );
 });

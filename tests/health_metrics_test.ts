@@ -266,6 +266,8 @@ Deno.test("metric names are stable: dashboards and alerts depend on them", () =>
     "sluice_pipeline_dead_letter_errors_total",
     "sluice_pipeline_acks_total",
     "sluice_pipeline_outbox_events_total",
+    "sluice_pipeline_replies_total",
+    "sluice_pipeline_reply_failures_total",
     "sluice_processor_events_total",
     "sluice_processor_evictions_total",
     "sluice_processor_keys",

@@ -50,11 +50,11 @@ Deno.test("compileChain() reports every problem of a chain at once", () => {
       "sample",
     ]),
     [
-      'processors.0.mapp: unknown processor "mapp" (did you mean "map"?): expected one of dedupe, drop, filter, map, rename, sample, throttle, window',
+      'processors.0.mapp: unknown processor "mapp" (did you mean "map"?): expected one of dedupe, drop, filter, map, rename, request, sample, throttle, window',
       "processors.1.map.a: invalid expression: Unexpected token: EOF",
       "processors.2.sample: expected a whole number of at least 1",
-      "processors.3: expected a map with exactly one processor kind (dedupe, drop, filter, map, rename, sample, throttle, window), e.g. `- sample: 10`",
-      "processors.4: expected a map with exactly one processor kind (dedupe, drop, filter, map, rename, sample, throttle, window), e.g. `- sample: 10`",
+      "processors.3: expected a map with exactly one processor kind (dedupe, drop, filter, map, rename, request, sample, throttle, window), e.g. `- sample: 10`",
+      "processors.4: expected a map with exactly one processor kind (dedupe, drop, filter, map, rename, request, sample, throttle, window), e.g. `- sample: 10`",
     ],
   );
   assert.deepEqual(problems({ sample: 2 }), [

@@ -31,6 +31,7 @@ Usage:
   sluice status [--url URL]
                            Show the health of a running sluice (its health: endpoints);
                            exit 0 when ready, 1 when not ready or unreachable
+  sluice fleet COMMAND ...  Deploy pipelines to gateways over NATS (see sluice fleet --help)
   sluice schema            Print the JSON Schema (draft 2020-12) of a config file, for editors
   sluice permissions COMMAND [ARGS...]
                            Print the Deno permission flags that "sluice COMMAND ARGS..." needs,

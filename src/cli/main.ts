@@ -9,6 +9,7 @@ import { describeMissing, missingPermission } from "../permissions.ts";
 import { VERSION } from "../version.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
 import { HELP, parseInvocation } from "./args.ts";
+import { FLEET_PERMISSIONS, fleetMain } from "./fleet.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
 import { denoFlags, derivePermissions } from "./permissions.ts";
 import { configJsonSchemaText } from "./schema.ts";
@@ -24,8 +25,14 @@ export const stdio: Output = {
 
 /** Runs the CLI with `args`; resolves to the exit code. */
 export async function main(args: readonly string[], output: Output = stdio): Promise<number> {
+  // `fleet` has its own subcommands and flags (fleet_args.ts).
+  if (args[0] === "fleet") return await fleetMain(args.slice(1), output);
   // `permissions COMMAND ARGS...` describes another command line rather than being one.
   const describing = args[0] === "permissions";
+  if (describing && args[1] === "fleet") {
+    for (const flag of FLEET_PERMISSIONS) output.out(flag);
+    return EXIT.ok;
+  }
   let inv;
   try {
     inv = parseInvocation(describing ? args.slice(1) : args);

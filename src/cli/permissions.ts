@@ -6,7 +6,7 @@
  *
  * - read: the given paths, the files connector declarations name (keys ending in `_file`: creds,
  *   NKey seeds, certificates), and outbox directories;
- * - write: outbox directories (`buffer.path` of sinks and dead letters);
+ * - write: outbox directories (`buffer.path` of sinks and dead letters) and `fleet.state_dir`;
  * - net: the hosts of connector URLs (with the addresses a host name resolves to, which Deno
  *   checks too when the Node transport looks it up) and `health.listen`;
  * - env: the `${VAR}`s the files use, plus the YAML parser's two debug switches;
@@ -230,6 +230,11 @@ export async function derivePermissions(
       grants.read.add(dir);
       grants.write.add(dir);
     }
+  }
+  // The fleet keeps the last applied deployed pipelines there (a temporary file, then a rename).
+  if (config.fleet) {
+    grants.read.add(abs(config.fleet.stateDir));
+    grants.write.add(abs(config.fleet.stateDir));
   }
   const listen = config.health?.listen;
   if (listen) hosts.push({ hostname: listen.hostname, port: listen.port });

@@ -7,8 +7,9 @@
  */
 import { loadConfig } from "../config/load.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
+import type { Config } from "../config/config.ts";
 import type { Engine } from "../engine/engine.ts";
-import { isEmptyPlan } from "../engine/reload.ts";
+import { isEmptyPlan, type ReloadPlan } from "../engine/reload.ts";
 import { ConfigErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -19,6 +20,11 @@ const WATCH_SETTLE_MS = 300;
 export interface ReloaderOptions {
   /** Also reload when a file under `paths` changes. @default false */
   watch?: boolean;
+  /**
+   * Applies a reloaded config in place of `engine.apply`: the fleet adds its deployed pipelines.
+   * With it, a config without local pipelines is accepted.
+   */
+  apply?: (config: Config) => Promise<ReloadPlan>;
 }
 
 /** A running reloader. */
@@ -40,7 +46,7 @@ export function startReloader(
   let stopped = false;
   const reload = (reason: string): Promise<void> => {
     if (stopped) return chain;
-    chain = chain.then(() => reloadOnce(engine, paths, log, reason));
+    chain = chain.then(() => reloadOnce(engine, paths, log, reason, options.apply));
     return chain;
   };
   const onHup = () => void reload("SIGHUP");
@@ -77,6 +83,7 @@ async function reloadOnce(
   paths: readonly string[],
   log: Logger,
   reason: string,
+  apply: ((config: Config) => Promise<ReloadPlan>) | undefined,
 ): Promise<void> {
   log.info("reloading", { reason });
   let config;
@@ -88,7 +95,7 @@ async function reloadOnce(
     log.error("reload rejected: the running configuration stays", { errors });
     return;
   }
-  if (config.pipelines.size === 0) {
+  if (config.pipelines.size === 0 && !apply) {
     engine.rejectReload("no pipelines declared");
     log.error("reload rejected: the running configuration stays", {
       errors: ["no pipelines declared"],
@@ -96,7 +103,7 @@ async function reloadOnce(
     return;
   }
   try {
-    const plan = await engine.apply(config);
+    const plan = await (apply ? apply(config) : engine.apply(config));
     const failed = plan.startPipelines.filter((n) => engine.pipelines.get(n)?.state === "failed");
     (failed.length > 0 ? log.error : log.info).call(log, "reloaded", {
       changed: !isEmptyPlan(plan),

@@ -8,6 +8,7 @@ import { loadConfig } from "../config/load.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
 import { Engine } from "../engine/engine.ts";
 import { ConfigErrors } from "../errors.ts";
+import { FleetAgent } from "../fleet/agent.ts";
 import { HealthService } from "../health/service.ts";
 import type { Logger } from "../log.ts";
 import { startReloader } from "./reloader.ts";
@@ -55,12 +56,17 @@ export async function run(
   log: Logger,
   options: { watch?: boolean } = {},
 ): Promise<number> {
-  const config = await load(paths, output);
-  if (!config) return EXIT.config;
-  if (config.pipelines.size === 0) {
+  const local = await load(paths, output);
+  if (!local) return EXIT.config;
+  if (local.pipelines.size === 0 && !local.fleet) {
     output.err("no pipelines declared: nothing to run (see the pipelines: section)");
     return EXIT.config;
   }
+  // With a fleet, the deployed pipelines last applied (state_dir) run beside the local ones.
+  const fleet = local.fleet
+    ? new FleetAgent(local.fleet, { logger: log, registry: builtinRegistry() })
+    : undefined;
+  const config = fleet ? await fleet.initial(local) : local;
 
   let stopRequested!: (reason: string) => void;
   const stop = new Promise<string>((resolve) => (stopRequested = resolve));
@@ -88,7 +94,14 @@ export async function run(
     return [sig, h] as const;
   });
 
-  const reloader = startReloader(engine, paths, log, { watch: options.watch ?? false });
+  const reloader = startReloader(engine, paths, log, {
+    watch: options.watch ?? false,
+    ...(fleet ? { apply: (c: Config) => fleet.applyLocal(c) } : {}),
+  });
+  fleet?.start(engine, {
+    reload: () => reloader.reload("fleet request"),
+    drain: () => stopRequested("fleet drain"),
+  });
   let code: number = EXIT.ok;
   try {
     health?.startNats();
@@ -107,7 +120,7 @@ export async function run(
     }
   } finally {
     await health?.stopNats();
-    await Promise.all([reloader.stop(), engine.stop()]);
+    await Promise.all([reloader.stop(), fleet?.stop(), engine.stop()]);
     await health?.stopHttp();
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   }

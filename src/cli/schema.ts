@@ -193,6 +193,9 @@ export function configJsonSchema(
         anyOf: sinkBranches,
       },
     },
+    // At least one sink, unless the pipeline answers requests (`reply: true`): the loader's rule.
+    if: { not: { properties: { reply: { const: true } }, required: ["reply"] } },
+    then: { required: ["sinks"], properties: { sinks: { type: "array", minItems: 1 } } },
   };
 
   const file = toJsonSchema(fileSchema);

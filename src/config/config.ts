@@ -50,6 +50,10 @@ export interface PipelineDecl {
   processors: ProcessorDecl[];
   sinks: EndpointDecl[];
   deadLetter: EndpointDecl | undefined;
+  /** `reply: true`: each request is answered with the resulting event (or an error reply). */
+  reply: boolean;
+  /** Largest payload decoded (`max_event_size`, bytes); the default when undefined. */
+  maxEventSize?: number | undefined;
   fingerprint: string;
   location: Location;
 }
@@ -85,6 +89,24 @@ export interface HealthDecl {
   location: Location;
 }
 
+/** The `fleet:` section, validated: pipelines deployed over NATS. */
+export interface FleetDecl {
+  /** Name of the nats connector that carries the control plane. */
+  connector: string;
+  /** This gateway's id: `fleet.id`, else the hostname; one token of KV keys and subjects. */
+  id: string;
+  /** Labels that `fleet deploy --label k=v` targets. */
+  labels: Record<string, string>;
+  /** The JetStream KV bucket holding deployed pipelines. */
+  bucket: string;
+  /** The JetStream domain of the bucket's server, when it is not the connector's own. */
+  domain?: string | undefined;
+  /** Where the last applied deployed pipelines are kept. */
+  stateDir: string;
+  /** Where the section was declared. */
+  location: Location;
+}
+
 /** Everything one load produced. */
 export interface Config {
   files: string[];
@@ -92,4 +114,6 @@ export interface Config {
   pipelines: Map<string, PipelineDecl>;
   /** The `health:` section; undefined when no file declares one (no health endpoints at all). */
   health: HealthDecl | undefined;
+  /** The `fleet:` section; undefined when no file declares one. */
+  fleet?: FleetDecl | undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * Loads configuration from files and directories: read the files, parse and merge them
  * (`merge.ts`), validate every declaration with its schema and cross-check references
- * (`connector_check.ts`, `pipeline_check.ts`, `health_check.ts`), check the files connectors name,
+ * (`connector_check.ts`, `pipeline_check.ts`, `health_check.ts`, `fleet_check.ts`), check the files connectors name,
  * and keep secrets out of every message (`secrets.ts`). Every problem of a load is collected and
  * thrown together as {@link ConfigErrors}, sorted by position.
  *
@@ -11,6 +11,7 @@ import { type ConfigError, ConfigErrors } from "../errors.ts";
 import type { AnyConnectorType, Registry } from "../registry.ts";
 import type { Config, ConnectorDecl, PipelineDecl } from "./config.ts";
 import { checkConnector, checkConnectorFiles } from "./connector_check.ts";
+import { checkFleet } from "./fleet_check.ts";
 import { checkHealth } from "./health_check.ts";
 import { isPlainObject, type Origin, sortErrors } from "./located.ts";
 import { mergeTexts } from "./merge.ts";
@@ -112,11 +113,16 @@ function validateTexts(texts: readonly ConfigText[], options: LoadOptions): Vali
   const health = h
     ? checkHealth(h.value, h.origin, declared, options.hostname ?? Deno.hostname, errors)
     : undefined;
+  const f = declarations.fleet;
+  const fleet = f
+    ? checkFleet(f.value, f.origin, declared, options.hostname ?? Deno.hostname, errors)
+    : undefined;
   const config = errors.length > 0 ? undefined : {
     files: texts.map((t) => t.path),
     connectors: connectorDecls,
     pipelines,
     health,
+    fleet,
   };
   return { config, errors, connectors, secrets };
 }

@@ -16,7 +16,7 @@ import { describe, issueErrors } from "./issues.ts";
 import { keysAt } from "./keys.ts";
 import { fileError, isPlainObject, located, type Origin, where } from "./located.ts";
 import type { ConfigText } from "./read.ts";
-import { fileSchema, type HealthInput } from "./schema.ts";
+import { fileSchema, type FleetInput, type HealthInput } from "./schema.ts";
 import type { Secrets } from "./secrets.ts";
 import { MAX_FILE_BYTES, YamlFile } from "./yaml_file.ts";
 
@@ -34,6 +34,7 @@ export interface Declarations {
   connectors: Map<string, Declared>;
   pipelines: Map<string, Declared>;
   health: { value: HealthInput; origin: Origin } | undefined;
+  fleet: { value: FleetInput; origin: Origin } | undefined;
 }
 
 /** What merging needs besides the texts. */
@@ -68,7 +69,12 @@ export function mergeTexts(
   ctx: MergeContext,
   errors: ConfigError[],
 ): Declarations {
-  const out: Declarations = { connectors: new Map(), pipelines: new Map(), health: undefined };
+  const out: Declarations = {
+    connectors: new Map(),
+    pipelines: new Map(),
+    health: undefined,
+    fleet: undefined,
+  };
   for (const { path, text } of texts) {
     // Checked here too, for callers that read the text themselves (UTF-16 length bounds bytes/3).
     const bytes = text.length * 3 > MAX_FILE_BYTES ? new TextEncoder().encode(text).length : 0;
@@ -119,15 +125,19 @@ export function mergeTexts(
       const declared = (value as Record<string, Record<string, unknown> | undefined>)[section];
       addDeclarations(file, section, declared ?? {}, out[section], errors);
     }
-    const health = top.data.health;
-    if (health !== undefined) {
-      if (out.health) {
-        const first = out.health.origin.file.locate(out.health.origin.path, { key: true });
+    for (const section of ["health", "fleet"] as const) {
+      const value = top.data[section];
+      if (value === undefined) continue;
+      const previous = out[section];
+      if (previous) {
+        const first = previous.origin.file.locate(previous.origin.path, { key: true });
         errors.push(
-          located(file, ["health"], `health is declared twice; first at ${where(first)}`, true),
+          located(file, [section], `${section} is declared twice; first at ${where(first)}`, true),
         );
+      } else if (section === "health") {
+        out.health = { value: value as HealthInput, origin: { file, path: [section] } };
       } else {
-        out.health = { value: health, origin: { file, path: ["health"] } };
+        out.fleet = { value: value as FleetInput, origin: { file, path: [section] } };
       }
     }
   }

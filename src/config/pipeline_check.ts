@@ -10,11 +10,11 @@ import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { compileFilter, FilterCompileError } from "../filter/filter.ts";
 import type { EndpointDecl, PipelineDecl } from "./config.ts";
-import { compileChain, type ProcessorDecl } from "../processors/chain.ts";
+import { compileChain, type DeclaredConnectors, type ProcessorDecl } from "../processors/chain.ts";
 import type { ProcessorRegistry } from "../processors/mod.ts";
 import { checkEndpoint, type Endpoint, type EndpointContext } from "./endpoint_check.ts";
 import { issueErrors } from "./issues.ts";
-import { canonicalJson, isPlainObject, type Origin } from "./located.ts";
+import { canonicalJson, isPlainObject, located, type Origin } from "./located.ts";
 import { pipelineSchema } from "./schema.ts";
 import { formatPath, type KeyPath, type YamlFile } from "./yaml_file.ts";
 
@@ -37,7 +37,7 @@ function partialPipeline(raw: Record<string, unknown>): PartialPipeline {
     source: part(shape.source, raw.source),
     filter: part(shape.filter, raw.filter),
     sinks: Array.isArray(raw.sinks)
-      ? raw.sinks.map((s) => part(shape.sinks.element, s))
+      ? raw.sinks.map((s) => part(shape.sinks.unwrap().element, s))
       : undefined,
     dead_letter: part(shape.dead_letter, raw.dead_letter),
   };
@@ -72,8 +72,19 @@ export function checkPipeline(
   const deadLetter = p.dead_letter &&
     endpoint(p.dead_letter, [...path, "dead_letter"], "dead_letter");
   const separator = (p.source && ctx.declared.get(p.source.connector)?.tokenSeparator) ?? ".";
-  const processors = checkChain(file, path, p.filter, raw, ctx.processors, separator, errors);
+  const processors = checkChain(
+    file,
+    path,
+    p.filter,
+    raw,
+    ctx.processors,
+    separator,
+    ctx.declared,
+    errors,
+  );
   checkWhens(file, path, p.sinks ?? [], sinks, separator, errors);
+  const reply = isPlainObject(raw) && raw.reply === true;
+  checkReply(file, path, raw, reply, source, ctx, errors);
   if (errors.length > before || !parsed.success || !source || sinks.some((s) => !s)) {
     return undefined;
   }
@@ -84,6 +95,8 @@ export function checkPipeline(
     processors,
     sinks: sinks as EndpointDecl[],
     deadLetter,
+    reply,
+    maxEventSize: parsed.data.max_event_size,
     fingerprint: canonicalJson(raw),
     location: file.locate(path, { key: true }),
   };
@@ -100,10 +113,11 @@ function checkChain(
   raw: unknown,
   registry: ProcessorRegistry,
   separator: string,
+  declared: DeclaredConnectors,
   errors: ConfigError[],
 ): ProcessorDecl[] {
   const list = isPlainObject(raw) ? raw.processors : undefined;
-  const chain = compileChain(registry, filter, list, { separator });
+  const chain = compileChain(registry, filter, list, { separator }, declared);
   for (const problem of chain.problems) {
     const at = [...path, ...problem.path];
     if ("issues" in problem) {
@@ -119,6 +133,44 @@ function checkChain(
     errors.push(new ConfigError(problem.message, formatPath(at), loc));
   }
   return chain.processors;
+}
+
+/**
+ * Sinks are required unless the pipeline answers requests (`reply: true`), and then its source
+ * must deliver messages that can be answered (the connector type says which).
+ */
+function checkReply(
+  file: YamlFile,
+  path: KeyPath,
+  raw: unknown,
+  reply: boolean,
+  source: EndpointDecl | undefined,
+  ctx: EndpointContext,
+  errors: ConfigError[],
+): void {
+  if (!isPlainObject(raw)) return;
+  if (!reply) {
+    if (raw.sinks === undefined) {
+      errors.push(located(file, [...path, "sinks"], "missing: expected a list"));
+    } else if (Array.isArray(raw.sinks) && raw.sinks.length === 0) {
+      errors.push(located(file, [...path, "sinks"], "expected at least one sink"));
+    }
+    return;
+  }
+  const type = source && ctx.declared.get(source.connector);
+  if (!source || !type) return;
+  if (!type.replies) {
+    errors.push(
+      located(
+        file,
+        [...path, "reply"],
+        `reply: true needs a source that can answer requests; connector type "${type.type}" cannot`,
+      ),
+    );
+  } else {
+    const can = type.replies(source.settings);
+    if (can !== true) errors.push(located(file, [...path, "reply"], `reply: true: ${can}`));
+  }
 }
 
 /** Compiles each sink's `when` into its declaration. */

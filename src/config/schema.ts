@@ -94,6 +94,44 @@ export const healthSchema = z
 /** The parsed form of {@link healthSchema}. */
 export type HealthInput = z.output<typeof healthSchema>;
 
+/** Name of the fleet's KV bucket when `fleet.bucket` is not set. */
+export const DEFAULT_FLEET_BUCKET = "sluice-fleet";
+
+/** A label key or value, a token of KV keys and subjects. */
+const fleetToken = (what: string) =>
+  z.string().regex(
+    /^[A-Za-z0-9_-]+$/,
+    `expected a ${what} of letters, digits, '-' and '_' (it is a token of KV keys and subjects)`,
+  );
+
+/** The `fleet:` section: pipelines deployed over NATS from a JetStream KV bucket. */
+export const fleetSchema = z
+  .strictObject({
+    connector: z.string().describe("nats connector that carries the fleet control plane"),
+    id: fleetToken("gateway id").optional().describe(
+      "This gateway's id, for `fleet deploy --to` (default: the hostname)",
+    ),
+    labels: z.record(fleetToken("label key"), fleetToken("label value")).default({}).describe(
+      "Labels for `fleet deploy --label k=v`",
+    ),
+    bucket: z.string().regex(
+      /^[A-Za-z0-9_-]+$/,
+      "expected a bucket name of letters, digits, '-' and '_'",
+    )
+      .default(DEFAULT_FLEET_BUCKET).describe("The JetStream KV bucket holding deployed pipelines"),
+    domain: z.string().regex(/^[A-Za-z0-9_-]+$/, "expected a JetStream domain name").optional()
+      .describe(
+        "JetStream domain of the server holding the bucket, e.g. a hub reached through a leaf node",
+      ),
+    state_dir: z.string().min(1, "expected a directory").describe(
+      "Directory where the last applied deployed pipelines are kept, for a start while offline",
+    ),
+  })
+  .describe("Pipelines deployed over NATS by `sluice fleet deploy`");
+
+/** The parsed form of {@link fleetSchema}. */
+export type FleetInput = z.output<typeof fleetSchema>;
+
 /** One config file: every section is optional; connectors and pipelines merge across files. */
 export const fileSchema = z.strictObject({
   connectors: z.record(z.string(), z.unknown()).optional().describe(
@@ -103,6 +141,9 @@ export const fileSchema = z.strictObject({
   health: healthSchema.optional().describe(
     "Health and monitoring endpoints; may be declared in one file only",
   ),
+  fleet: fleetSchema.optional().describe(
+    "Pipelines deployed over NATS; may be declared in one file only",
+  ),
 });
 
 /** A reference to a connector; the connector type's schema checks the rest of the object. */
@@ -110,6 +151,9 @@ const endpoint = (description: string) =>
   z.looseObject({
     connector: z.string().describe("Name of the connector to use"),
   }).describe(description);
+
+/** Default of a pipeline's `max_event_size`: 1 MiB, far above a sensor reading. */
+export const DEFAULT_MAX_EVENT_SIZE = 1024 * 1024;
 
 /** Default of `buffer.max_size`: 64 MiB of events. */
 export const DEFAULT_BUFFER_MAX_SIZE = 64 * 1024 * 1024;
@@ -157,10 +201,23 @@ export const pipelineSchema = z.strictObject({
     .optional().describe("CEL expression; events for which it is true go to the sinks")
     .meta({ examples: ['temperature > 30 && site == "berlin"'] }),
   processors: z.array(z.unknown()).optional().describe(
-    "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window",
+    "Processors applied in order: filter, map, drop, rename, dedupe, throttle, sample, window, " +
+      "request",
   ),
-  sinks: z.array(pipelineSink).min(1, "expected at least one sink"),
+  // Required unless `reply: true`: the loader checks, so that one load reports every mistake.
+  sinks: z.array(pipelineSink).optional().describe(
+    "Where passing events go; at least one, unless `reply: true`",
+  ),
   dead_letter: sinkEndpoint("Where malformed events and evaluation failures go").optional(),
+  reply: z.boolean().default(false).describe(
+    "Answer each request (a message with a reply subject) with the resulting event, or with " +
+      "an empty error reply (Sluice-Error, Nats-Service-Error-Code) when it is dropped or fails " +
+      "(docs/request-reply.md)",
+  ),
+  max_event_size: size(
+    "Largest payload decoded; a larger one is dead-lettered before decoding, which bounds the " +
+      "time any expression spends on one event (docs/expressions.md)",
+  ).default(DEFAULT_MAX_EVENT_SIZE).meta({ examples: ["64KiB"] }),
 });
 
 /** The parsed form of {@link pipelineSchema}. */

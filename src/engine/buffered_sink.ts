@@ -9,6 +9,11 @@
  * PubAck of a JetStream sink, by a flush (server PONG) of a core NATS sink. A replay interrupted by
  * a crash or a lost link is sent again: duplicates are possible, losses are not.
  *
+ * Events a sink accepts synchronously (a core NATS sink: the client buffers them) are kept until a
+ * flush after them comes back from the server. When the flush fails (the connection dropped, and
+ * what the client or the network still held is gone) they go back into the outbox, so an uplink
+ * killed mid-stream loses nothing; some of them may arrive twice.
+ *
  * @module
  */
 import type { HeaderSource } from "../filter/filter.ts";
@@ -26,6 +31,10 @@ const READY_POLL_MS = 200;
 /** Backoff after a failed replay round, doubled up to the maximum. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
+/** Bytes sent directly but unconfirmed that start a confirmation at once. */
+const CONFIRM_EVERY_BYTES = 64 * 1024;
+/** Longest an event sent directly waits before a confirmation covering it starts. */
+const CONFIRM_EVERY_MS = 50;
 /** Warnings about a full outbox are rate-limited to one a period. */
 const WARN_EVERY_MS = 30_000;
 
@@ -85,6 +94,16 @@ export class BufferedSink implements Sink {
   #wake: (() => void) | undefined;
   #warnedFullAt = 0;
   #refused = 0;
+  /**
+   * Events sent directly and not yet confirmed by a flush, as flat (event, msg, extra) triples so
+   * that keeping them allocates nothing per event.
+   */
+  #sent: unknown[] = [];
+  #sentBytes = 0;
+  /** Bumped when `#sent` is put back into the outbox, so a late flush result is ignored. */
+  #sentEpoch = 0;
+  #confirming: Promise<void> | undefined;
+  #confirmTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * @param inner The sink events are finally sent to.
@@ -126,16 +145,20 @@ export class BufferedSink implements Sink {
       return this.#store(event, msg, extra);
     }
     const result = this.#inner.send(event, msg, extra);
-    if (result === undefined) return undefined;
+    if (result === undefined) {
+      this.#track(event, msg, extra);
+      return undefined;
+    }
     if (result instanceof Promise) {
       return result.then((failure) => this.#fallBack(failure, event, msg, extra));
     }
     return this.#fallBack(result, event, msg, extra);
   }
 
+  /** Confirms what was sent directly (or puts it back into the outbox), then syncs the outbox. */
   async flush(): Promise<void> {
+    await this.#confirmAll();
     await this.#outbox.commit();
-    await this.#inner.flush();
   }
 
   async close(): Promise<void> {
@@ -143,12 +166,83 @@ export class BufferedSink implements Sink {
     this.#closing = true;
     this.#wake?.();
     await this.#replay;
+    // Whatever the server has not confirmed stays in the outbox for the next run.
+    await this.#confirmAll();
     const left = this.#outbox.length;
     this.#outbox.close();
     if (left > 0) {
       this.#log.info("outbox closed with events kept for the next run", { events: left });
     }
     await this.#inner.close?.();
+  }
+
+  /** Keeps an event sent directly until a flush confirms it. */
+  #track(event: unknown, msg: InboundMessage, extra: HeaderValues | undefined): void {
+    this.#sent.push(event, msg, extra);
+    this.#sentBytes += msg.data.length;
+    if (this.#confirming !== undefined) return;
+    if (this.#sentBytes >= CONFIRM_EVERY_BYTES) this.#confirmSent();
+    else this.#confirmTimer ??= setTimeout(() => this.#confirmSent(), CONFIRM_EVERY_MS);
+  }
+
+  /** Starts one flush covering everything sent directly so far, unless one is running. */
+  #confirmSent(): void {
+    clearTimeout(this.#confirmTimer);
+    this.#confirmTimer = undefined;
+    if (this.#confirming !== undefined || this.#sent.length === 0) return;
+    const count = this.#sent.length;
+    const epoch = this.#sentEpoch;
+    this.#confirming = this.#inner.flush().then(
+      () => {
+        if (epoch !== this.#sentEpoch) return;
+        this.#sent.splice(0, count);
+        let bytes = 0;
+        for (let i = 1; i < this.#sent.length; i += 3) {
+          bytes += (this.#sent[i] as InboundMessage).data.length;
+        }
+        this.#sentBytes = bytes;
+      },
+      (e: unknown) => epoch === this.#sentEpoch ? this.#requeue(e) : undefined,
+    ).finally(() => {
+      this.#confirming = undefined;
+      if (this.#sent.length === 0 || this.#closing) return;
+      if (this.#sentBytes >= CONFIRM_EVERY_BYTES) this.#confirmSent();
+      else this.#confirmTimer ??= setTimeout(() => this.#confirmSent(), CONFIRM_EVERY_MS);
+    });
+  }
+
+  /** Resolves once everything sent directly is confirmed or back in the outbox. */
+  async #confirmAll(): Promise<void> {
+    while (this.#confirming !== undefined || this.#sent.length > 0) {
+      if (this.#confirming === undefined) this.#confirmSent();
+      await this.#confirming;
+    }
+  }
+
+  /** The flush after them failed: the client or the network may have lost them; store them. */
+  async #requeue(e: unknown): Promise<void> {
+    const sent = this.#sent;
+    this.#sent = [];
+    this.#sentBytes = 0;
+    this.#sentEpoch++;
+    this.#log.warn(
+      "server did not confirm events sent before the connection dropped; keeping them in the outbox",
+      {
+        events: sent.length / 3,
+        error: e instanceof Error ? e.message : String(e),
+      },
+    );
+    const stored: SendResult[] = [];
+    for (let i = 0; i < sent.length; i += 3) {
+      stored.push(
+        this.#store(
+          sent[i],
+          sent[i + 1] as InboundMessage,
+          sent[i + 2] as HeaderValues | undefined,
+        ),
+      );
+    }
+    await Promise.all(stored);
   }
 
   #fallBack(

@@ -52,6 +52,12 @@ export const PIPELINE_COUNTERS = {
     metric: { family: "sluice_pipeline_events_total", labels: { outcome: "parse_error" } },
     error: true,
   },
+  oversized: {
+    snake: "oversized",
+    help: "Events larger than the pipeline's max_event_size, dead-lettered undecoded.",
+    metric: { family: "sluice_pipeline_events_total", labels: { outcome: "oversized" } },
+    error: true,
+  },
   filterErrors: {
     snake: "filter_errors",
     help: "Events on which the top-level filter failed to evaluate.",
@@ -123,18 +129,38 @@ export const PIPELINE_COUNTERS = {
     metric: { family: "sluice_pipeline_outbox_events_total", labels: { outcome: "dropped" } },
     error: true,
   },
+  replied: {
+    snake: "replied",
+    help: "Requests a reply: true pipeline answered with the resulting event.",
+    metric: { family: "sluice_pipeline_replies_total", labels: { outcome: "event" } },
+  },
+  replyErrors: {
+    snake: "reply_errors",
+    help: "Requests a reply: true pipeline answered with an empty error reply (dropped, " +
+      "invalid or failed event).",
+    metric: { family: "sluice_pipeline_replies_total", labels: { outcome: "error" } },
+  },
+  replyFailures: {
+    snake: "reply_failures",
+    help: "Answers of a reply: true pipeline the connector could not send.",
+    metric: { family: "sluice_pipeline_reply_failures_total" },
+    error: true,
+  },
 } as const satisfies Record<string, CounterSpec>;
 
 /** Help texts of the families with more than one counter, by family name. */
 export const COUNTER_FAMILY_HELP: Readonly<Record<string, string>> = {
   "sluice_pipeline_events_total": "Received events by outcome (passed, filtered, absorbed, " +
-    "parse_error, filter_error, processor_error); the outcomes add up to the events received.",
+    "parse_error, oversized, filter_error, processor_error); the outcomes add up to the events " +
+    "received.",
   "sluice_pipeline_sink_errors_total": "Events a sink did not send: kind template (no subject " +
     "or topic could be rendered) or send (refused or failed by the connector).",
   "sluice_pipeline_acks_total": "Settled messages of an acknowledging source (JetStream, MQTT " +
     "QoS 1) by outcome: ack, nak, term.",
   "sluice_pipeline_outbox_events_total": "Outbox events by outcome: buffered (stored), " +
     "replayed (sent later), dropped (discarded to make room).",
+  "sluice_pipeline_replies_total": "Requests a reply: true pipeline answered, by outcome: event " +
+    "(the resulting event), error (an empty error reply).",
 };
 
 /** A counter's name in code. */

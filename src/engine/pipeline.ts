@@ -10,6 +10,7 @@
  */
 import { DecodeError, decodeJson, encodeJson } from "../codecs/json.ts";
 import type { EndpointDecl, PipelineDecl } from "../config/config.ts";
+import { DEFAULT_MAX_EVENT_SIZE } from "../config/schema.ts";
 import type { Filter } from "../filter/filter.ts";
 import type { Logger } from "../log.ts";
 import type { ProcessorDecl } from "../processors/chain.ts";
@@ -19,19 +20,22 @@ import {
   newProcessorCounters,
   type Processor,
   type ProcessorCounters,
+  type ProcessorResources,
+  type ProcessorStats,
 } from "../processors/types.ts";
 import { newCounters, type PipelineCounters } from "./counters.ts";
 import { connectorsOf } from "./reload.ts";
 import { BufferedSink, type BufferHealth } from "./buffered_sink.ts";
 import { Outbox } from "./outbox.ts";
-import type {
-  Acknowledger,
-  Connector,
-  InboundMessage,
-  SendFailure,
-  SendResult,
-  Sink,
-  Source,
+import {
+  type Acknowledger,
+  type Connector,
+  type InboundMessage,
+  RequestError,
+  type SendFailure,
+  type SendResult,
+  type Sink,
+  type Source,
 } from "./types.ts";
 
 /** Lifecycle of a pipeline. `degraded` is derived from connector health by the health model. */
@@ -48,6 +52,8 @@ export interface ProcessorHealth {
   counters: ProcessorCounters;
   /** Keys held in its state (dedupe, throttle, window). */
   keys: number;
+  /** Its kind's own statistics (a request's requests, timeouts, cache, latency), if any. */
+  stats?: ProcessorStats | undefined;
 }
 
 /** A processor of a running chain: its declaration, its instance (with state) and its counters. */
@@ -75,10 +81,16 @@ export class Pipeline {
   readonly #lookup: ConnectorLookup;
   readonly #acquired: Connector<unknown, unknown>[] = [];
   readonly #chain: ChainProcessor[];
+  /** `reply: true`: requests are answered through {@link Pipeline.#respond}. */
+  readonly #replies: boolean;
   /** True when a processor may wait: events then complete through {@link Pipeline.#tail}. */
   readonly #ordered: boolean;
   /** The completion of the last event handed to the ordered path. */
   #tail: Promise<void> = Promise.resolve();
+  /** Events on the ordered path still waiting for a processor or for one before them. */
+  #waiting = 0;
+  /** Largest payload decoded, in bytes (`max_event_size`). */
+  readonly #maxEventSize: number;
   /** The event the last call of `#evaluate` decoded, read at once by its caller. */
   #decoded: unknown;
   #source: Source | undefined;
@@ -114,14 +126,27 @@ export class Pipeline {
     this.decl = decl;
     this.#lookup = lookup;
     this.#log = log;
+    // Looked up per request: a carried-over processor then uses a connector a reload replaced.
+    const request: ProcessorResources["request"] = (name, subject, data, options) => {
+      const c = lookup(name);
+      if (!c.request) {
+        return Promise.reject(
+          new RequestError("unavailable", `connector "${name}" cannot send requests`),
+        );
+      }
+      return c.request(subject, data, options);
+    };
     this.#chain = carried && carried.length === decl.processors.length
       ? [...carried]
       : decl.processors.map((p) => {
         const counters = newProcessorCounters();
-        return { decl: p, counters, instance: p.factory.create({ counters, now: Date.now }) };
+        const resources: ProcessorResources = { counters, now: Date.now, request };
+        return { decl: p, counters, instance: p.factory.create(resources) };
       });
+    this.#replies = decl.reply;
     this.#ordered = this.#chain.some((p) => p.instance.waits === true);
     this.#whens = decl.sinks.map((s) => s.when);
+    this.#maxEventSize = decl.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
   }
 
   /** Names of the connectors this pipeline uses, without repeats. */
@@ -154,8 +179,14 @@ export class Pipeline {
       await c.acquire(signal);
       this.#acquired.push(c);
     }
+    const src = this.decl.source;
+    this.#source = this.#lookup(src.connector).createSource(src.settings, this.name, {
+      answers: this.decl.reply,
+    });
+    // An acknowledging source acks only what the sinks' servers confirmed.
+    const options = { confirm: this.#source.acknowledges === true };
     const sink = (e: EndpointDecl): Sink => {
-      const inner = this.#lookup(e.connector).createSink(e.settings, this.name);
+      const inner = this.#lookup(e.connector).createSink(e.settings, this.name, options);
       if (!e.buffer) return inner;
       const counters = this.counters;
       const outbox = Outbox.open({
@@ -180,8 +211,6 @@ export class Pipeline {
       throw e;
     }
     this.#chain.forEach((p, i) => p.instance.start?.(this.#emitter(i)));
-    const src = this.decl.source;
-    this.#source = this.#lookup(src.connector).createSource(src.settings, this.name);
     await this.#source.start((msg, acker) => this.#handle(msg, acker));
     this.state = "running";
     this.#log.info("pipeline started", { source: src.address });
@@ -219,6 +248,7 @@ export class Pipeline {
       kind: p.decl.kind,
       counters: p.counters,
       keys: p.instance.keys?.() ?? 0,
+      stats: p.instance.stats?.(),
     }));
   }
 
@@ -245,12 +275,23 @@ export class Pipeline {
       queueMicrotask(this.#stamp);
     }
     let event: unknown;
+    // Bounds the work any expression does on one event (docs/expressions.md); checked before the
+    // payload is even decoded.
+    if (msg.data.length > this.#maxEventSize) {
+      c.oversized++;
+      this.#decoded = undefined;
+      return new Rejection(
+        "too_large",
+        `event of ${msg.data.length} bytes exceeds max_event_size (${this.#maxEventSize} bytes)`,
+        400,
+      );
+    }
     try {
       event = decodeJson(msg.data);
     } catch (e) {
       c.parseErrors++;
       this.#decoded = undefined;
-      return new Rejection("parse", e instanceof DecodeError ? e.message : oneLine(e));
+      return new Rejection("parse", e instanceof DecodeError ? e.message : oneLine(e), 400);
     }
     this.#decoded = event;
     return this.#run(event, msg, 0);
@@ -303,10 +344,13 @@ export class Pipeline {
     p.counters.errors++;
     if (p.decl.where === "filter") {
       this.counters.filterErrors++;
-      return new Rejection("filter", `filter failed: ${oneLine(e)}`);
+      return new Rejection("filter", `filter failed: ${oneLine(e)}`, 400);
     }
     this.counters.processorErrors++;
-    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`);
+    // A service that failed is a failure here too; any other error is the event's (invalid).
+    const status = e instanceof RequestError ? 500 : 400;
+    const retry = e instanceof RequestError && e.code === "overloaded";
+    return new Rejection("processor", `${p.decl.where}: ${oneLine(e)}`, status, retry);
   }
 
   #handle(msg: InboundMessage, acker?: Acknowledger): void {
@@ -314,6 +358,10 @@ export class Pipeline {
     const decoded = this.#decoded;
     if (this.#ordered) {
       this.#enqueue(msg, outcome, decoded, acker);
+      return;
+    }
+    if (this.#replies) {
+      this.#respond(msg, outcome, decoded);
       return;
     }
     if (acker) {
@@ -338,13 +386,38 @@ export class Pipeline {
     acker?: Acknowledger,
     emitted = false,
   ): void {
+    if (this.#waiting === 0 && !(outcome instanceof Promise)) {
+      // Nothing before it still waits (e.g. a request answered from its cache): no promises.
+      this.#finish(msg, outcome, decoded, acker, emitted);
+      return;
+    }
+    this.#waiting++;
     const previous = this.#tail;
-    this.#tail = previous.then(() => outcome).then((o) =>
-      acker ? this.#settle(msg, o, decoded, acker) : this.#complete(msg, o, decoded, emitted)
-    ).catch((e: unknown) => {
+    this.#tail = previous.then(() => outcome).then((o) => {
+      this.#waiting--;
+      return this.#finish(msg, o, decoded, acker, emitted);
+    }).catch((e: unknown) => {
       this.#log.error("event handling failed", { error: oneLine(e) });
       acker?.nak();
     });
+  }
+
+  /** Completes an event that left the chain, on the path its source and pipeline call for. */
+  #finish(
+    msg: InboundMessage,
+    outcome: Outcome,
+    decoded: unknown,
+    acker: Acknowledger | undefined,
+    emitted: boolean,
+  ): Promise<void> | void {
+    if (acker) {
+      return this.#settle(msg, outcome, decoded, acker).catch((e) => {
+        this.#log.error("event handling failed", { error: oneLine(e) });
+        acker.nak();
+      });
+    }
+    if (this.#replies) this.#respond(msg, outcome, decoded, emitted);
+    else this.#complete(msg, outcome, decoded, emitted);
   }
 
   /** Sends an event that left the chain (no acknowledgement to give). */
@@ -369,6 +442,72 @@ export class Pipeline {
         result.then((failure) => failure && this.#sinkFailed(msg, failure));
       } else this.#sinkFailed(msg, result);
     }
+  }
+
+  /**
+   * The path of a `reply: true` pipeline: sends the event to the sinks (if any) like
+   * {@link Pipeline.#complete}, then answers the request with the resulting event, or with an
+   * empty error reply when the event was dropped or failed, so the caller never waits for its
+   * timeout. A message without a reply subject is handled as in any other pipeline.
+   */
+  #respond(msg: InboundMessage, outcome: Outcome, decoded: unknown, emitted = false): void {
+    const answer = msg.answer;
+    if (!answer) {
+      this.#complete(msg, outcome, decoded, emitted);
+      return;
+    }
+    if (outcome === DROPPED || outcome === ABSORBED) {
+      const why = outcome === DROPPED ? "dropped by the pipeline" : "absorbed by a window";
+      this.#answerError(answer, 400, `the event was ${why}`);
+      return;
+    }
+    if (outcome instanceof Rejection) {
+      this.#reject(msg, outcome.kind, outcome.reason);
+      this.#answerError(answer, outcome.status, outcome.reason);
+      return;
+    }
+    this.counters.passed++;
+    const out = this.#outbound(msg, outcome, decoded);
+    let results: SendResult[] | undefined;
+    for (let i = 0; i < this.#sinks.length; i++) {
+      const when = this.#whens[i];
+      if (when !== undefined && !this.#holds(when, i, outcome, msg)) continue;
+      (results ??= []).push(this.#sinks[i]!.send(outcome, out));
+    }
+    const finish = (failures: (SendFailure | undefined)[]): void => {
+      const failure = failures.find((f) => f !== undefined);
+      for (const f of failures) if (f) this.#sinkFailed(msg, f);
+      if (!failure) {
+        this.#count(answer(out.data));
+        return;
+      }
+      const reason = failure.kind === "template"
+        ? failure.reason
+        : `sink ${failure.kind}: ${failure.reason}`;
+      this.#answerError(answer, failure.kind === "template" ? 400 : 500, reason);
+    };
+    if (!results) {
+      this.#count(answer(out.data));
+      return;
+    }
+    if (results.some((r) => r instanceof Promise)) {
+      Promise.all(results).then(finish);
+    } else finish(results as (SendFailure | undefined)[]);
+  }
+
+  #answerError(answer: NonNullable<InboundMessage["answer"]>, status: number, reason: string) {
+    this.counters.replyErrors++;
+    const failure = answer(EMPTY, {
+      "Sluice-Error": reason,
+      "Nats-Service-Error": reason,
+      "Nats-Service-Error-Code": String(status),
+    });
+    if (failure) this.counters.replyFailures++;
+  }
+
+  #count(failure: SendFailure | undefined): void {
+    if (failure) this.counters.replyFailures++;
+    else this.counters.replied++;
   }
 
   /**
@@ -411,6 +550,13 @@ export class Pipeline {
       return;
     }
     if (outcome instanceof Rejection) {
+      if (outcome.retry) {
+        // Our own back-pressure (a request's max_in_flight), not the event's fault: later.
+        this.#warn(outcome.kind, `${outcome.reason}; will be redelivered`, msg.subject);
+        acker.nak();
+        c.nacked++;
+        return;
+      }
       await this.#poison(msg, outcome.kind, outcome.reason, acker);
       return;
     }
@@ -588,6 +734,9 @@ export class Pipeline {
   }
 }
 
+/** The body of an error reply. */
+const EMPTY = new Uint8Array(0);
+
 /** Returned by `#evaluate` for an event a processor dropped. */
 const DROPPED: unique symbol = Symbol("dropped");
 
@@ -601,9 +750,15 @@ type Outcome = unknown;
 class Rejection {
   readonly kind: string;
   readonly reason: string;
-  constructor(kind: string, reason: string) {
+  /** The status of the error reply in a `reply: true` pipeline: 400 invalid, 500 failure. */
+  readonly status: number;
+  /** True when trying again later can help: an acknowledging source naks instead of terming. */
+  readonly retry: boolean;
+  constructor(kind: string, reason: string, status: number, retry = false) {
     this.kind = kind;
     this.reason = reason;
+    this.status = status;
+    this.retry = retry;
   }
 }
 

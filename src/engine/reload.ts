@@ -69,6 +69,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
 export function connectorsOf(p: PipelineDecl): string[] {
   const names = [p.source.connector, ...p.sinks.map((s) => s.connector)];
   if (p.deadLetter) names.push(p.deadLetter.connector);
+  for (const d of p.processors) names.push(...(d.factory.connectors ?? []));
   return [...new Set(names)];
 }
 

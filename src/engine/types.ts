@@ -12,6 +12,12 @@ export interface InboundMessage {
   readonly subject: string;
   readonly data: Uint8Array;
   readonly headers?: HeaderSource | undefined;
+  /**
+   * Answers the message (a request): present only on messages that carry a reply address and come
+   * from a source that can answer them (core NATS), so plain events cost nothing. Used by
+   * `reply: true` pipelines; returns why the answer could not be sent, if it could not.
+   */
+  readonly answer?: (data: Uint8Array, headers?: HeaderValues) => SendFailure | undefined;
 }
 
 /** Health of one connector, as tracked from its client's status events. */
@@ -80,6 +86,12 @@ export interface Source {
    * Absent when the source hands every message over synchronously as it arrives (core NATS).
    */
   pending?(): number;
+  /**
+   * True when the source settles each message through an {@link Acknowledger} (a JetStream
+   * consumer). Its pipeline then creates sinks with {@link SinkOptions.confirm}, so that an ack
+   * never covers an event still sitting in a client buffer. Absent means false.
+   */
+  readonly acknowledges?: boolean;
 }
 
 /** Header values a sink adds to what it sends (dead-letter annotations). */
@@ -121,6 +133,18 @@ export interface Sink {
   close?(): Promise<void>;
 }
 
+/** How a pipeline uses a sink, decided when the sink is created. */
+export interface SinkOptions {
+  /**
+   * The pipeline's source acknowledges events: `send` must resolve only once the destination's
+   * server has the event (a flush, a PubAck) and fail (kind `error`, so the source redelivers)
+   * when it cannot tell. Without it, a core sink answers synchronously and confirms in bulk.
+   *
+   * @default false
+   */
+  confirm?: boolean;
+}
+
 /** A shared, reference-counted client for one connector declaration. */
 export interface Connector<S, K> {
   readonly name: string;
@@ -132,8 +156,70 @@ export interface Connector<S, K> {
   health(): ConnectorHealth;
   /** Round-trip time to the server in milliseconds, when connected; for the health snapshot. */
   rtt?(): Promise<number | undefined>;
-  createSource(config: S, pipeline: string): Source;
-  createSink(config: K, pipeline: string): Sink;
+  createSource(config: S, pipeline: string, options?: SourceOptions): Source;
+  createSink(config: K, pipeline: string, options?: SinkOptions): Sink;
+  /**
+   * Sends a request and resolves with its reply, for the `request` processor. Present only on
+   * connector types that can (their registration says `requests: true`). Rejects with a
+   * {@link RequestError}; a reply that reports an error (a service error header) is one too.
+   */
+  request?(subject: string, data: Uint8Array, options: RequestOptions): Promise<Reply>;
+}
+
+/**
+ * An address (a NATS subject) rendered per event from a template such as `lookup.{sensor}`,
+ * compiled once at config load by the connector type's `compileAddress`.
+ */
+export interface AddressTemplate {
+  /** The template as written. */
+  readonly source: string;
+  /** The address for an event received on `address`, or why there is none. Never throws. */
+  render(event: unknown, address: string): string | { readonly failure: string };
+}
+
+/** How a pipeline uses a source beyond its settings. */
+export interface SourceOptions {
+  /**
+   * The pipeline answers requests (`reply: true`). A source may announce it for discovery (a NATS
+   * source: as a service named after the pipeline, answering `$SRV.PING/INFO/STATS`).
+   */
+  readonly answers?: boolean;
+}
+
+/** Options of {@link Connector.request}. */
+export interface RequestOptions {
+  /** How long to wait for the reply, in milliseconds. */
+  readonly timeoutMs: number;
+}
+
+/** A successful reply to {@link Connector.request}. */
+export interface Reply {
+  readonly data: Uint8Array;
+  readonly headers?: HeaderSource | undefined;
+}
+
+/**
+ * Why a request got no usable reply. `timeout`: none came in time; `no_responders`: nobody
+ * listens on the subject; `error_reply`: the service answered with an error; `unavailable`: the
+ * connector is not open or refused to send; `overloaded`: too many requests are in flight.
+ */
+export type RequestErrorCode =
+  | "timeout"
+  | "no_responders"
+  | "error_reply"
+  | "unavailable"
+  | "overloaded";
+
+/** A request that failed; the message is one line fit for a dead-letter header. */
+export class RequestError extends Error {
+  /** Stable code. */
+  readonly code: RequestErrorCode;
+
+  constructor(code: RequestErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RequestError";
+    this.code = code;
+  }
 }
 
 /**
@@ -161,4 +247,72 @@ export function isServing(c: unknown): c is ServingConnector {
   if (typeof c !== "object" || c === null) return false;
   const candidate = c as Partial<ServingConnector>;
   return typeof candidate.serve === "function" && typeof candidate.publishBytes === "function";
+}
+
+/** One change of a watched key of a key-value bucket (a JetStream KV bucket for `nats`). */
+export interface KeyValueChange {
+  key: string;
+  /** The new value; undefined when the key was deleted or purged. */
+  value: Uint8Array | undefined;
+  /** The bucket's revision of this change: grows with every write to the bucket. */
+  revision: number;
+}
+
+/** A running watch of a bucket's keys. */
+export interface KeyValueWatch {
+  /** Resolves once the values the bucket held when the watch started have all been delivered. */
+  readonly ready: Promise<void>;
+  /** Stops delivering changes. */
+  stop(): void;
+}
+
+/** One endpoint of a {@link ServiceSpec}: answers requests on `subject` with JSON. */
+export interface ServiceEndpointSpec {
+  name: string;
+  subject: string;
+  /** Produces the reply; a thrown error becomes a service error reply (code 500). */
+  handle(request: Uint8Array): Promise<unknown>;
+}
+
+/** A discoverable service (the NATS services protocol for `nats`: `$SRV.PING`, INFO, STATS). */
+export interface ServiceSpec {
+  name: string;
+  version: string;
+  description: string;
+  metadata: Record<string, string>;
+  endpoints: ServiceEndpointSpec[];
+}
+
+/**
+ * What the fleet control plane needs of its connector: watching a key-value bucket and being a
+ * discoverable service. Valid between a resolved `acquire()` and the matching `release()`; the
+ * `nats` connector type provides it (JetStream KV and the NATS services protocol).
+ */
+export interface ControlPlane {
+  /**
+   * Watches the keys matching any of `filters` (`*` one token, a final `>` the rest), first
+   * delivering what the bucket holds for them, then every change. `onChange` must not throw.
+   *
+   * @param domain The JetStream domain holding the bucket (a hub reached through a leaf node).
+   * @throws when the bucket does not exist or the watch is refused (permissions).
+   */
+  watch(
+    bucket: string,
+    filters: readonly string[],
+    onChange: (change: KeyValueChange) => void,
+    domain?: string,
+  ): Promise<KeyValueWatch>;
+  /** Starts answering as a service; resolves once its subscriptions are made. */
+  addService(spec: ServiceSpec): Promise<{ stop(): Promise<void> }>;
+}
+
+/** A connector that carries a {@link ControlPlane} (a `nats` connector). */
+export interface ControlPlaneConnector extends ServingConnector {
+  /** The control plane over this connector's live connection. */
+  controlPlane(): ControlPlane;
+}
+
+/** Whether a connector provides {@link ControlPlaneConnector}. */
+export function hasControlPlane(c: unknown): c is ControlPlaneConnector {
+  return isServing(c) && typeof (c as Partial<ControlPlaneConnector>).controlPlane === "function";
 }

@@ -14,6 +14,11 @@
  * same name. A field the event does not have is an evaluation error, and so the event does not
  * pass; use `has(event.field)` to test for optional fields.
  *
+ * One event must not stall the process (docs/expressions.md): `matches` is RE2 in linear time
+ * (re2.ts), and an expression whose cost may grow faster than the event size is refused when
+ * compiled (cost.ts); the pipeline bounds the event size. Objects with a `constructor` key, which
+ * cel-js cannot read, are handed to it as Maps (cel_view.ts).
+ *
  * @example Usage
  * ```ts
  * import { compileFilter } from "./filter.ts";
@@ -26,6 +31,15 @@
  */
 
 import { Environment } from "cel";
+import { costProblem } from "./cost.ts";
+import { celView } from "./cel_view.ts";
+import {
+  compileConstantPattern,
+  PatternError,
+  registerRe2,
+  rewriteMatches,
+  unrenamed,
+} from "./re2.ts";
 
 /** Headers as nats.js MsgHdrs exposes them (structural, so no nats import is needed). */
 export interface HeaderSource {
@@ -49,14 +63,15 @@ export interface EventMeta {
  */
 export class FilterCompileError extends SyntaxError {
   /** Stable code: "filter_syntax" when the expression does not parse, "filter_type" when it does
-   * not type-check or does not return a bool. */
-  readonly code: "filter_syntax" | "filter_type";
+   * not type-check or does not return a bool, "filter_regex" when a literal `matches` pattern is
+   * not valid RE2, "filter_cost" when its cost may grow faster than the event size. */
+  readonly code: FilterCompileCode;
   /** 0-based character offset into the expression where the problem is. */
   readonly offset: number;
 
   constructor(
     message: string,
-    code: "filter_syntax" | "filter_type",
+    code: FilterCompileCode,
     offset: number,
     options?: ErrorOptions,
   ) {
@@ -66,6 +81,9 @@ export class FilterCompileError extends SyntaxError {
     this.offset = offset;
   }
 }
+
+/** Why an expression cannot be used: see {@linkcode FilterCompileError.code}. */
+export type FilterCompileCode = "filter_syntax" | "filter_type" | "filter_regex" | "filter_cost";
 
 /**
  * An event the filter could not evaluate, e.g. because a field it names is missing. Such an event
@@ -173,8 +191,11 @@ interface Program {
 
 function parseChecked(expression: string): { program: Program; type: string } {
   let program: Program;
+  let patterns;
   try {
     program = env.parse(expression) as Program;
+    // Before checking: the check binds each call to its function.
+    patterns = rewriteMatches(program.ast);
   } catch (err) {
     throw new FilterCompileError(summary(err), "filter_syntax", offsetOf(err), { cause: err });
   }
@@ -185,16 +206,39 @@ function parseChecked(expression: string): { program: Program; type: string } {
       cause: checked.error,
     });
   }
+  for (const { pattern, offset } of patterns) {
+    try {
+      compileConstantPattern(pattern);
+    } catch (err) {
+      if (!(err instanceof PatternError)) throw err;
+      throw new FilterCompileError(err.message, "filter_regex", offset, { cause: err });
+    }
+  }
+  const cost = costProblem(program.ast);
+  if (cost !== undefined) {
+    const growth = cost.degree === 2
+      ? "the square of the event size"
+      : `the event size to the power ${cost.degree}`;
+    throw new FilterCompileError(
+      `evaluation time may grow with ${growth}: a comprehension over event data, or an ` +
+        "operation on a whole list or string of the event, inside a comprehension over event " +
+        "data; one large event could stall the process (see docs/expressions.md)",
+      "filter_cost",
+      cost.offset,
+    );
+  }
   return { program, type: checked.type ?? "dyn" };
 }
 
 // Creating an Environment is costly; one serves every expression, as it holds no per-expression
 // state. Undeclared variables are dyn because event fields are not known in advance; mixed literals
 // such as `[1, 2.5]` are allowed because JSON numbers are doubles while CEL literals may be ints.
+// `matches` is RE2's (linear time), not cel-js's backtracking RegExp.
 const env = new Environment({
   unlistedVariablesAreDyn: true,
   homogeneousAggregateLiterals: false,
 });
+registerRe2(env);
 
 const EMPTY_HEADERS: ReadonlyMap<string, string> = new Map();
 
@@ -234,22 +278,68 @@ class CelExpression implements Expression {
     if (this.#subject) ctx._subject = meta.subject;
     if (this.#tokens) ctx._tokens = this.#tokensOf(meta.subject);
     if (this.#headers) ctx._headers = headerMap(meta.headers);
-    const fields = this.#fields;
-    if (fields.length !== 0) {
-      // Every name is assigned on every event, so nothing is left over from the previous one.
-      const obj = typeof event === "object" && event !== null && !Array.isArray(event)
-        ? event as Record<string, unknown>
-        : undefined;
-      for (let i = 0; i < fields.length; i++) {
-        const name = fields[i]!;
-        ctx[name] = obj !== undefined && Object.hasOwn(obj, name) ? obj[name] : undefined;
-      }
-    }
+    this.#fill(event);
     try {
       return this.#program(ctx);
     } catch (err) {
-      throw new FilterEvalError(summary(err), { cause: err });
+      return this.#retry(event, err);
     }
+  }
+
+  /** Sets every field the expression reads, so nothing is left over from the previous event. */
+  #fill(event: unknown): void {
+    const fields = this.#fields;
+    if (fields.length === 0) return;
+    const ctx = this.#ctx;
+    if (event instanceof Map) {
+      for (let i = 0; i < fields.length; i++) ctx[fields[i]!] = event.get(fields[i]!);
+      return;
+    }
+    const obj = typeof event === "object" && event !== null && !Array.isArray(event)
+      ? event as Record<string, unknown>
+      : undefined;
+    for (let i = 0; i < fields.length; i++) {
+      const name = fields[i]!;
+      ctx[name] = obj !== undefined && Object.hasOwn(obj, name) ? obj[name] : undefined;
+    }
+  }
+
+  /**
+   * Evaluates once more when the event holds objects cel-js misreads, else explains the failure.
+   * cel-js tells maps from its own types by their `.constructor`, so an object with a
+   * `constructor` key is "Unsupported type" to it; such events are rare, and looking for them only
+   * after a failure keeps the common path free of a scan of every event.
+   */
+  #retry(event: unknown, err: unknown): unknown {
+    let view: unknown;
+    try {
+      view = celView(event);
+    } catch {
+      view = event; // nested too deep to copy: report the original error
+    }
+    if (view !== event) {
+      if (this.#event) this.#ctx.event = view;
+      this.#fill(view);
+      try {
+        return this.#program(this.#ctx);
+      } catch (again) {
+        err = again;
+      }
+    }
+    throw new FilterEvalError(this.#explain(event, err), { cause: err });
+  }
+
+  #explain(event: unknown, err: unknown): string {
+    const message = summary(err);
+    const notObject = typeof event !== "object" || event === null || Array.isArray(event);
+    const unknown = /^Unknown variable: (\S+)/.exec(message);
+    if (notObject && unknown !== null && this.#fields.includes(unknown[1]!)) {
+      const kind = celTypeOf(event);
+      const how = kind === "list" ? "event[0], event.exists(e, ...)" : "event";
+      return `the event is a ${kind}, not an object: field '${unknown[1]}' cannot be read; ` +
+        `use ${how}`;
+    }
+    return message;
   }
 
   #tokensOf(subject: string): readonly string[] {
@@ -442,7 +532,7 @@ function summary(err: unknown): string {
     : err instanceof Error
     ? err.message
     : String(err);
-  const line = text.split("\n", 1)[0]!.trim();
+  const line = unrenamed(text.split("\n", 1)[0]!.trim());
   return line === "" ? "invalid expression" : line;
 }
 

@@ -16,7 +16,15 @@ import {
 } from "../filter/filter.ts";
 import { suggest } from "../config/suggest.ts";
 import type { ProcessorRegistry } from "./mod.ts";
-import type { CompileContext, ProcessorFactory, SettingsPath } from "./types.ts";
+import type {
+  CompileContext,
+  ConnectorCapabilities,
+  ProcessorFactory,
+  SettingsPath,
+} from "./types.ts";
+
+/** Declared connectors by name; undefined for one whose type is unknown (reported elsewhere). */
+export type DeclaredConnectors = ReadonlyMap<string, ConnectorCapabilities | undefined>;
 
 /** A key path from the pipeline declaration, e.g. `["processors", 1, "map", "kw"]`. */
 export type ChainPath = readonly (string | number)[];
@@ -63,18 +71,20 @@ export interface CompiledChain {
  * @param filter The pipeline's `filter:`, if any.
  * @param list The pipeline's `processors:` value as parsed from YAML (validated here).
  * @param options How `_tokens` splits the source's addresses.
+ * @param connectors The declared connectors, for processors that name one (a request).
  */
 export function compileChain(
   registry: ProcessorRegistry,
   filter: string | undefined,
   list: unknown,
   options: ExpressionOptions,
+  connectors: DeclaredConnectors = new Map(),
 ): CompiledChain {
   const processors: ProcessorDecl[] = [];
   const problems: ChainProblem[] = [];
   if (filter !== undefined) {
     const f = registry.get("filter")!;
-    const factory = f.compile(filter, context(["filter"], problems, options));
+    const factory = f.compile(filter, context(["filter"], problems, options, connectors));
     if (factory) processors.push({ label: "filter", where: "filter", kind: "filter", factory });
   }
   if (list === undefined) return { processors, problems };
@@ -117,7 +127,10 @@ export function compileChain(
       problems.push({ path: [...at, name], issues: parsed.error.issues, schema: kind.schema });
       return;
     }
-    const factory = kind.compile(parsed.data, context([...at, name], problems, options));
+    const factory = kind.compile(
+      parsed.data,
+      context([...at, name], problems, options, connectors),
+    );
     if (factory) {
       processors.push({
         label: `${index}:${name}`,
@@ -134,6 +147,7 @@ function context(
   base: ChainPath,
   problems: ChainProblem[],
   options: ExpressionOptions,
+  connectors: DeclaredConnectors,
 ): CompileContext {
   const compile = <T>(
     path: SettingsPath,
@@ -160,5 +174,20 @@ function context(
     filter: (path, text): Filter | undefined =>
       compile(path, text, "filter", () => compileFilter(text, options)),
     problem: (path, message) => problems.push({ path: [...base, ...path], message }),
+    problemAt: (path, message, offset, value) =>
+      problems.push({ path: [...base, ...path], message, offset, value }),
+    connector: (path, name) => {
+      if (!connectors.has(name)) {
+        const known = [...connectors.keys()].sort();
+        problems.push({
+          path: [...base, ...path],
+          message: `unknown connector "${name}": ${
+            known.length ? `declared are ${known.join(", ")}` : "no connectors are declared"
+          }`,
+        });
+        return undefined;
+      }
+      return connectors.get(name);
+    },
   };
 }

@@ -10,6 +10,7 @@ import { dropKind } from "./drop/mod.ts";
 import { filterKind } from "./filter/mod.ts";
 import { mapKind } from "./map/mod.ts";
 import { renameKind } from "./rename/mod.ts";
+import { requestKind } from "./request/mod.ts";
 import { sampleKind } from "./sample/mod.ts";
 import { throttleKind } from "./throttle/mod.ts";
 import { windowKind } from "./window/mod.ts";
@@ -51,5 +52,6 @@ export function builtinProcessors(): ProcessorRegistry {
     .register(dedupeKind)
     .register(throttleKind)
     .register(sampleKind)
-    .register(windowKind);
+    .register(windowKind)
+    .register(requestKind);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { z } from "zod";
+import type { AddressTemplate, Reply, RequestOptions } from "../engine/types.ts";
 import type { EventMeta, Expression, Filter } from "../filter/filter.ts";
 
 /** Returned by {@link Processor.process} for an event that leaves the chain here. */
@@ -44,6 +45,39 @@ export interface ProcessorResources {
    * together with `now`. Default: a timer that does not keep the process alive by itself.
    */
   setTimer?(fn: () => void, ms: number): () => void;
+  /**
+   * Sends a request through the named connector (one the factory listed in `connectors`, which
+   * the pipeline holds open while it runs). The connector is looked up per call, so a processor
+   * carried over a reload that replaced the connector uses the new one. Absent where no
+   * connector is at hand (tests of stateless kinds).
+   */
+  request?(
+    connector: string,
+    subject: string,
+    data: Uint8Array,
+    options: RequestOptions,
+  ): Promise<Reply>;
+}
+
+/** A histogram of observations, Prometheus-style: cumulative counts per upper bound. */
+export interface HistogramSnapshot {
+  /** Upper bounds of the buckets, ascending (the `le` labels); `+Inf` is implied by `count`. */
+  readonly bounds: readonly number[];
+  /** Observations at or below each bound, cumulative, one per bound. */
+  readonly counts: readonly number[];
+  /** Sum of all observations. */
+  readonly sum: number;
+  /** Number of observations. */
+  readonly count: number;
+}
+
+/**
+ * A kind's own statistics beyond {@link ProcessorCounters}, for health and metrics: counters by
+ * snake_case name (monotonic unless named as a gauge in the kind's docs) and histograms by name.
+ */
+export interface ProcessorStats {
+  readonly counters: Readonly<Record<string, number>>;
+  readonly histograms: Readonly<Record<string, HistogramSnapshot>>;
 }
 
 /** One processor of a running pipeline. */
@@ -68,11 +102,28 @@ export interface Processor {
   stop?(flush: boolean): void;
   /** Keys held in its state, for health. */
   keys?(): number;
+  /** Its kind's own statistics (a request: requests, timeouts, cache hits, latency). */
+  stats?(): ProcessorStats;
 }
 
 /** Builds fresh processors of one compiled declaration. */
 export interface ProcessorFactory {
   create(resources: ProcessorResources): Processor;
+  /**
+   * Connectors its processors use (a request's); the pipeline opens them with its own and
+   * reloads count them as used by it.
+   */
+  readonly connectors?: readonly string[];
+}
+
+/** What a processor may know at config load of a connector it names. */
+export interface ConnectorCapabilities {
+  /** The connector's type, e.g. `nats`. */
+  readonly type: string;
+  /** True when the type answers requests. */
+  readonly requests?: boolean;
+  /** Compiles an address template; throws a SyntaxError with a numeric `offset`. */
+  readonly compileAddress?: (template: string) => AddressTemplate;
 }
 
 /** A key path inside a processor's own settings, e.g. `["aggregates", "avg_t", "avg"]`. */
@@ -86,6 +137,16 @@ export interface CompileContext {
   filter(path: SettingsPath, text: string): Filter | undefined;
   /** Reports a problem at `path`. */
   problem(path: SettingsPath, message: string): void;
+  /**
+   * The connector declared under `name`; reports an unknown one at `path` and returns undefined
+   * (also, silently, when its type is unknown: that is reported where it is declared).
+   */
+  connector(path: SettingsPath, name: string): ConnectorCapabilities | undefined;
+  /**
+   * Reports a problem in a string value at `path`, pointing at character `offset` of `value`
+   * (a template's placeholder).
+   */
+  problemAt(path: SettingsPath, message: string, offset: number, value: string): void;
 }
 
 /** Everything the runtime knows about one processor kind. */

@@ -7,7 +7,6 @@
  */
 import {
   AuthorizationError,
-  type ConnectionOptions,
   credsAuthenticator,
   headers as createHeaders,
   type MsgHdrs,
@@ -18,11 +17,17 @@ import type {
   Connector,
   ConnectorHealth,
   ConnectorState,
+  ControlPlane,
+  ControlPlaneConnector,
+  Reply,
+  RequestOptions,
   Resources,
   SendFailure,
   ServingConnector,
   Sink,
+  SinkOptions,
   Source,
+  SourceOptions,
 } from "../../engine/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
@@ -30,16 +35,20 @@ import { describeMissing, missingPermission } from "../../permissions.ts";
 import type { NatsConnectorConfig, NatsSinkConfig, NatsSourceConfig } from "./schema.ts";
 import { JetStreamSink } from "./jetstream_sink.ts";
 import { JetStreamSource } from "./jetstream_source.ts";
-import { connect } from "./deno_transport.ts";
-import { NatsSink } from "./sink.ts";
+import { NatsControlPlane } from "./control_plane.ts";
+import { connect, type DialOptions } from "./deno_transport.ts";
+import { ConfirmingNatsSink, NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
+import { natsRequest } from "./request.ts";
 
 /** Bytes published between two confirmations (flushes) of what the server has received. */
 const CONFIRM_EVERY_BYTES = 64 * 1024;
+/** How long a flush may wait for the server's PONG before what it covers counts as unconfirmed. */
+const CONFIRM_TIMEOUT_MS = 10_000;
 
 /** The shared client behind every source and sink of one `type: nats` connector. */
 export class NatsConnector
-  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector {
+  implements Connector<NatsSourceConfig, NatsSinkConfig>, ServingConnector, ControlPlaneConnector {
   readonly name: string;
   readonly type = "nats";
   readonly #config: NatsConnectorConfig;
@@ -60,6 +69,10 @@ export class NatsConnector
   #confirmedBytes = 0;
   #confirming = false;
   #overflowing = false;
+  // Confirmation for sinks that confirm (acknowledging pipelines): publishes made while a flush is
+  // in flight wait for the next one, so one PING covers everything published meanwhile.
+  #confirmWaiting: PromiseWithResolvers<SendFailure | undefined> | undefined;
+  #confirmRunning = false;
 
   constructor(name: string, config: NatsConnectorConfig, resources: Resources) {
     this.name = name;
@@ -136,17 +149,67 @@ export class NatsConnector
     return this.#state === "connected" && this.#nc !== undefined;
   }
 
-  createSource(config: NatsSourceConfig, pipeline: string): Source {
+  createSource(config: NatsSourceConfig, pipeline: string, options?: SourceOptions): Source {
     const log = this.#log.with({ pipeline });
     if (config.jetstream) {
       return new JetStreamSource(this, config.subject, config.jetstream, log);
     }
-    return new NatsSource(this, config, log);
+    return new NatsSource(this, config, log, options?.answers ? pipeline : undefined);
   }
 
-  createSink(config: NatsSinkConfig, pipeline: string): Sink {
+  createSink(config: NatsSinkConfig, pipeline: string, options?: SinkOptions): Sink {
+    // A JetStream sink confirms every event by its PubAck anyway.
     if (config.jetstream) return new JetStreamSink(this, config, this.#log.with({ pipeline }));
-    return new NatsSink(this, config);
+    return options?.confirm ? new ConfirmingNatsSink(this, config) : new NatsSink(this, config);
+  }
+
+  /**
+   * Resolves once the server has everything published on this connection so far (one flush shared
+   * by every publish since the previous one started), or to a failure of kind `error` when the
+   * connection drops first or no confirmation comes within 10 s. Never rejects.
+   */
+  confirmation(): Promise<SendFailure | undefined> {
+    let waiting = this.#confirmWaiting;
+    if (!waiting) {
+      waiting = this.#confirmWaiting = Promise.withResolvers<SendFailure | undefined>();
+      if (!this.#confirmRunning) this.#runConfirmation();
+    }
+    return waiting.promise;
+  }
+
+  /** Why a confirming sink refuses events while the connection is down, with the last error. */
+  unavailable(): SendFailure {
+    const last = this.#lastError ? `: ${this.#lastError.message}` : "";
+    return { kind: "error", reason: `connector "${this.name}" is ${this.#state}${last}` };
+  }
+
+  #runConfirmation(): void {
+    this.#confirmRunning = true;
+    // A microtask later, so that every publish of the batch of messages being handled shares it.
+    queueMicrotask(() => {
+      const waiting = this.#confirmWaiting;
+      this.#confirmWaiting = undefined;
+      if (!waiting) {
+        this.#confirmRunning = false;
+        return;
+      }
+      this.flush().then(
+        () => waiting.resolve(undefined),
+        (e: unknown) =>
+          waiting.resolve({
+            kind: "error",
+            reason: `connector "${this.name}": the server did not confirm: ${errorText(e)}`,
+          }),
+      ).finally(() => {
+        this.#confirmRunning = false;
+        if (this.#confirmWaiting) this.#runConfirmation();
+      });
+    });
+  }
+
+  /** Sends a request on the shared connection (the `request` processor); see `request.ts`. */
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Reply> {
+    return natsRequest(this.#nc, subject, data, options);
   }
 
   /**
@@ -230,13 +293,24 @@ export class NatsConnector
     };
   }
 
-  /** Resolves once the server has everything published so far. */
+  /** The fleet control plane (JetStream KV, NATS services) over the live connection. */
+  controlPlane(): ControlPlane {
+    return new NatsControlPlane(this.connection);
+  }
+
+  /**
+   * Resolves once the server has everything published so far. Rejects when it cannot say so: the
+   * connection is closed, drops before the server answers (nats.js then discards what it had not
+   * written), or no answer comes within 10 s.
+   */
   async flush(): Promise<void> {
     const nc = this.#nc;
-    if (!nc || nc.isClosed()) return;
+    if (!nc || nc.isClosed()) {
+      throw new RuntimeError("not_connected", `Connector "${this.name}" is not connected`);
+    }
     const mark = this.#publishedBytes;
-    await nc.flush();
-    if (mark > this.#confirmedBytes) this.#confirmedBytes = mark;
+    await withTimeout(nc.flush(), CONFIRM_TIMEOUT_MS);
+    if (mark > this.#confirmedBytes && this.#nc === nc) this.#confirmedBytes = mark;
   }
 
   #confirm(): void {
@@ -332,9 +406,11 @@ export class NatsConnector
     }
   }
 
-  async #options(): Promise<ConnectionOptions> {
+  async #options(): Promise<DialOptions> {
     const c = this.#config;
-    const options: ConnectionOptions = {
+    const options: DialOptions = {
+      // While reconnecting, health names why the last attempt failed, not only "disconnected".
+      onDialError: (e) => this.#recordError(errorText(e)),
       servers: c.servers,
       maxReconnectAttempts: c.reconnect.max_attempts,
       reconnectTimeWait: c.reconnect.wait,
@@ -345,6 +421,7 @@ export class NatsConnector
       ignoreClusterUpdates: false,
     };
     if (c.name) options.name = c.name;
+    if (c.inbox_prefix) options.inboxPrefix = c.inbox_prefix;
     const a = c.auth;
     if (a?.token !== undefined) options.token = a.token;
     if (a?.user !== undefined) {
@@ -393,7 +470,8 @@ export class NatsConnector
               version: nc.info?.version ?? "",
               url: s.server,
             };
-            // Data buffered while disconnected has been written; confirm it afresh.
+            // nats.js discarded what it buffered before its last dial; what was published since has
+            // been written now: confirm it afresh.
             this.#setState("connected");
             this.#log.info("connector reconnected", {
               server: s.server,
@@ -476,10 +554,22 @@ export function buildHeaders(
     for (const k of source.keys()) for (const v of source.values(k)) h.append(k, v);
   }
   if (extra) {
-    // Header values may not contain CR or LF: nats.js rejects them.
-    for (const [k, v] of Object.entries(extra)) h.set(k, v.replace(/[\r\n]+/g, " "));
+    for (const [k, v] of Object.entries(extra)) h.set(k, headerValue(v));
   }
   return h;
+}
+
+/** Longest annotation header value; longer ones are cut, so a header can never outgrow a message. */
+export const MAX_HEADER_VALUE = 1024;
+
+/**
+ * A header value nats.js accepts: no CR or LF (it throws on them, and a throw would escape the
+ * synchronous send path) and no other control characters, at most {@link MAX_HEADER_VALUE} chars.
+ */
+export function headerValue(v: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are exactly what is removed
+  const clean = v.replace(/[\x00-\x1f\x7f]+/g, " ");
+  return clean.length <= MAX_HEADER_VALUE ? clean : `${clean.slice(0, MAX_HEADER_VALUE - 1)}…`;
 }
 
 async function readSecret(path: string, connector: string): Promise<string> {
@@ -515,6 +605,17 @@ function isAuthError(e: unknown): boolean {
 export function errorText(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   return m.replace(/\s*\n\s*/g, " ").slice(0, 300);
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the server within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {

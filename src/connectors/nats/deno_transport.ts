@@ -72,6 +72,14 @@ const FLUSH_ON_DISCONNECT_MS = 2000;
 
 type Conn = Deno.TcpConn | Deno.TlsConn;
 
+/**
+ * nats-core's options plus a callback for each failed connection attempt, initial or reconnect,
+ * with its reason (e.g. "connection refused"). nats-core copies unknown options along.
+ */
+export interface DialOptions extends ConnectionOptions {
+  onDialError?: (error: unknown) => void;
+}
+
 /** A nats-core {@link Transport} on Deno's own TCP and TLS sockets. */
 export class DenoTransport implements Transport {
   readonly version: string = VERSION;
@@ -109,7 +117,17 @@ export class DenoTransport implements Transport {
     return typeof length === "number" ? length : 0;
   }
 
-  async connect(hp: Server, options: ConnectionOptions): Promise<void> {
+  async connect(hp: Server, options: DialOptions): Promise<void> {
+    try {
+      return await this.#connect(hp, options);
+    } catch (err) {
+      // nats-core keeps the reason a reconnect attempt failed to itself; its owner wants it.
+      options.onDialError?.(err);
+      throw err;
+    }
+  }
+
+  async #connect(hp: Server, options: ConnectionOptions): Promise<void> {
     const tls = options.tls;
     const handshakeFirst = tls?.handshakeFirst === true;
     if (tls?.cert || tls?.certFile) {
@@ -352,7 +370,7 @@ async function resolveHost(host: string): Promise<string[]> {
  * Connects with nats-core on Deno's own sockets (the counterpart of `connect` in
  * `@nats-io/transport-node`).
  */
-export function connect(options: ConnectionOptions = {}): Promise<NatsConnection> {
+export function connect(options: DialOptions = {}): Promise<NatsConnection> {
   if (hasWsProtocol(options)) {
     return Promise.reject(
       errors.InvalidArgumentError.format("servers", "websockets are not supported"),

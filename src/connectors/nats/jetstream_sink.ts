@@ -138,7 +138,7 @@ export class JetStreamSink implements Sink {
           this.#warn(subject, e, attempt + 1);
           return {
             kind: "error",
-            reason: `no PubAck after ${attempt + 1} attempts: ${errorText(e)}`,
+            reason: `no PubAck after ${attempt + 1} attempts: ${publishErrorText(e, subject)}`,
           };
         }
         this.stats.retries++;
@@ -154,10 +154,23 @@ export class JetStreamSink implements Sink {
     this.#log.warn("jetstream publish failed", {
       subject,
       attempts,
-      error: errorText(e),
+      error: publishErrorText(e, subject),
       failures: this.stats.failures,
     });
   }
+}
+
+/**
+ * nats.js reports a publish nothing answered as "jetstream is not enabled"; on a server with
+ * JetStream the usual cause is that no stream's subjects include the subject, so say that.
+ */
+export function publishErrorText(e: unknown, subject: string): string {
+  // The class is not exported by @nats-io/jetstream; its name is stable.
+  if (e instanceof Error && e.name === "JetStreamNotEnabled") {
+    return `no stream captures subject "${subject}" (no JetStream answered the publish): ` +
+      `add the subject to a stream's subjects, or enable JetStream on the server`;
+  }
+  return errorText(e);
 }
 
 function delay(ms: number): Promise<void> {

@@ -39,6 +39,8 @@ const NANOS_PER_MS = 1_000_000;
 
 /** Consumes one stream through a durable pull consumer. */
 export class JetStreamSource implements Source {
+  /** Messages are acked, naked or termed by the engine: its sinks must confirm what they send. */
+  readonly acknowledges = true;
   readonly #connector: NatsConnector;
   readonly #subject: string;
   readonly #config: JetStreamSourceConfig;

@@ -6,6 +6,7 @@
 import { defineConnectorType } from "../../registry.ts";
 import { NatsConnector } from "./client.ts";
 import { checkNatsFiles } from "./files.ts";
+import { compileTemplate } from "./template.ts";
 import { natsConnectorSchema, natsSinkSchema, natsSourceSchema } from "./schema.ts";
 
 /** Registration of `type: nats`. */
@@ -29,5 +30,11 @@ export const natsConnectorType = defineConnectorType({
       }
       : undefined,
   checkFiles: checkNatsFiles,
+  requests: true,
+  compileAddress: compileTemplate,
+  replies: (source) =>
+    source.jetstream === undefined ||
+    "a JetStream consumer's messages cannot be answered (their reply subject acknowledges them): " +
+      "use a core subscription",
   create: (name, config, resources) => new NatsConnector(name, config, resources),
 });

@@ -114,6 +114,13 @@ export const natsConnectorSchema = z.strictObject({
     30000,
   ),
   connect_timeout: duration("Time allowed for one connection attempt").default(5000),
+  inbox_prefix: z.string().regex(
+    /^[A-Za-z0-9_-]+$/,
+    "expected letters, digits, '-' and '_' (one subject token)",
+  ).optional().describe(
+    "Prefix of this client's reply subjects instead of _INBOX, so that server permissions can " +
+      "keep other clients from reading its replies (e.g. _INBOX_gw-01 for a fleet gateway)",
+  ),
   max_pending: size(
     "Sent bytes unconfirmed by the server and still held in memory before sinks on this connector refuse events",
   ).default(8 * 1024 * 1024),

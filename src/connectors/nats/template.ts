@@ -54,6 +54,26 @@ export function isRenderFailure(v: string | RenderFailure): v is RenderFailure {
   return typeof v !== "string";
 }
 
+/**
+ * Longest subject a template may render, in UTF-8 bytes. nats-server refuses a protocol line
+ * longer than its `max_control_line` (4096 bytes by default) and then closes the connection that
+ * sent it, with every pipeline sharing it; a PUB/HPUB line carries the subject, a reply subject
+ * and two sizes besides. 1024 bytes leave room for those, also on a server configured with a
+ * quarter of the default, and are far beyond any subject a fleet uses. A longer rendered subject
+ * is a template failure: the event is dead-lettered, the connection stays up.
+ */
+export const MAX_SUBJECT_BYTES = 1024;
+
+const utf8 = new TextEncoder();
+
+/** UTF-8 length of `s` when over the bound; encodes only when its UTF-16 length cannot tell. */
+function exceedsSubjectBound(s: string): number | undefined {
+  // Each UTF-16 unit encodes to at most 3 bytes.
+  if (s.length * 3 <= MAX_SUBJECT_BYTES) return undefined;
+  const bytes = utf8.encode(s).length;
+  return bytes > MAX_SUBJECT_BYTES ? bytes : undefined;
+}
+
 const FIELD_PATH = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const TOKEN_REF = /^_tokens\[(\d+)\]$/;
 const TOKENS = "_tokens";
@@ -205,6 +225,14 @@ class CompiledTemplate implements SubjectTemplate {
       if (!isValidToken(text)) return tokenFailure(placeholder.text, text);
       out += text + (literals[i + 1] as string);
     }
+    const bytes = exceedsSubjectBound(out);
+    if (bytes !== undefined) {
+      return {
+        failure: `subject rendered from template ${
+          quote(this.source)
+        } is ${bytes} bytes long, more than the ${MAX_SUBJECT_BYTES} allowed: a template value is too long`,
+      };
+    }
     return out;
   }
 }
@@ -309,6 +337,15 @@ export function compileTemplate(template: string): SubjectTemplate {
   literals.push(template.slice(literalStart));
   offsets.push(template.length);
 
+  const literalBytes = utf8.encode(literals.join("")).length;
+  if (literalBytes > MAX_SUBJECT_BYTES) {
+    throw new TemplateSyntaxError(
+      `Subject template ${
+        quote(template)
+      } is ${literalBytes} bytes long without its placeholders, more than the ${MAX_SUBJECT_BYTES} allowed`,
+      0,
+    );
+  }
   const problem = findSubjectProblem(skeleton, { wildcards: false });
   if (problem !== undefined) {
     const offset = offsets[problem.offset] ?? template.length;

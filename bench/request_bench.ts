@@ -1,0 +1,338 @@
+/**
+ * Request-reply against hand-written nats.js programs doing the same work, on one nats-server;
+ * rounds alternate so that CPU steal hits both alike, and the median of the rounds is reported.
+ *
+ * - `service`: a `reply: true` pipeline with `map: {fahrenheit: celsius * 9.0 / 5.0 + 32.0}` vs a
+ *   responder that subscribes, parses, adds the field and answers. One load generator keeps
+ *   `--window` requests outstanding. Requests/s.
+ * - `enrich`: a pipeline with a cached `request` (100 distinct sensors, so nearly every event is
+ *   a cache hit) vs an enricher with a Map cache that joins requests in flight. A flood of
+ *   `--events` events; events/s from the first publish to the last enriched event received.
+ *
+ * Run on its own:
+ *
+ * ```
+ * deno run -A bench/request_bench.ts [--requests N] [--window W] [--events N] [--rounds R]
+ * ```
+ *
+ * With `responder <nats-url>` or `enricher <nats-url>` as arguments it is that hand-written
+ * program itself.
+ *
+ * @module
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { NatsServer } from "../dev/nats_server.ts";
+import { SluiceProcess } from "../dev/sluice_process.ts";
+import { withTimeout } from "../dev/wait.ts";
+import { CLOCK_TICKS_PER_S, cpuTicks } from "./_proc.ts";
+
+const SUBJECT = "svc.convert";
+const SELF = new URL(import.meta.url).pathname;
+const CHILD_FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-sys=hostname"];
+const SLUICE_FLAGS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname"];
+
+interface Options {
+  requests: number;
+  window: number;
+  events: number;
+  rounds: number;
+}
+
+function options(args: string[]): Options {
+  const o: Options = { requests: 100_000, window: 256, events: 200_000, rounds: 3 };
+  for (let i = 0; i < args.length; i += 2) {
+    const value = Number(args[i + 1]);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${args[i]}: expected a count`);
+    if (args[i] === "--requests") o.requests = value;
+    else if (args[i] === "--window") o.window = value;
+    else if (args[i] === "--rounds") o.rounds = value;
+    else if (args[i] === "--events") o.events = value;
+    else throw new Error(`unknown option ${args[i]}`);
+  }
+  return o;
+}
+
+/** One JSON log line on stderr, as Sluice writes them, so the harness can follow it. */
+function log(msg: string, fields: Record<string, unknown> = {}): void {
+  const line = JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields });
+  Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+}
+
+/** The hand-written responder: what a developer would write with nats.js for this service. */
+async function responder(url: string): Promise<void> {
+  const nc = await connect({ servers: url, name: "bench-responder" });
+  const dec = new TextDecoder();
+  const enc = new TextEncoder();
+  let answered = 0;
+  nc.subscribe(SUBJECT, {
+    callback: (_err, msg) => {
+      try {
+        const event = JSON.parse(dec.decode(msg.data)) as { celsius: number };
+        msg.respond(
+          enc.encode(JSON.stringify({ ...event, fahrenheit: event.celsius * 9 / 5 + 32 })),
+        );
+        answered++;
+      } catch {
+        msg.respond(new Uint8Array());
+      }
+    },
+  });
+  await nc.flush();
+  log("started");
+  const { promise, resolve } = Promise.withResolvers<void>();
+  Deno.addSignalListener("SIGTERM", resolve);
+  await promise;
+  await nc.drain();
+  log("pipeline summary", { pipeline: "responder", in: answered });
+  Deno.exit(0);
+}
+
+/** The hand-written enricher: a Map cache, requests in flight joined, events published as ready. */
+async function enricher(url: string): Promise<void> {
+  const nc = await connect({ servers: url, name: "bench-enricher" });
+  const dec = new TextDecoder();
+  const enc = new TextEncoder();
+  const cache = new Map<string, unknown>();
+  const pending = new Map<string, Promise<unknown>>();
+  let handled = 0;
+  const send = (event: Record<string, unknown>, meta: unknown) => {
+    nc.publish(ENRICHED, enc.encode(JSON.stringify({ ...event, meta })));
+    handled++;
+  };
+  nc.subscribe("sensors.>", {
+    callback: (_err, msg) => {
+      try {
+        const event = JSON.parse(dec.decode(msg.data)) as Record<string, unknown>;
+        const sensor = String(event.sensor);
+        const hit = cache.get(sensor);
+        if (hit !== undefined) return send(event, hit);
+        let p = pending.get(sensor);
+        if (!p) {
+          p = nc.request(`registry.${sensor}`, JSON.stringify({ id: sensor }), { timeout: 5000 })
+            .then((r) => {
+              const v = r.json();
+              cache.set(sensor, v);
+              pending.delete(sensor);
+              return v;
+            });
+          pending.set(sensor, p);
+        }
+        p.then((v) => send(event, v), () => {});
+      } catch { /* a malformed event: skipped */ }
+    },
+  });
+  await nc.flush();
+  log("started");
+  const { promise, resolve } = Promise.withResolvers<void>();
+  Deno.addSignalListener("SIGTERM", resolve);
+  await promise;
+  await nc.drain();
+  log("pipeline summary", { pipeline: "enricher", in: handled });
+  Deno.exit(0);
+}
+
+const ENRICHED = "enriched.out";
+
+/** Publishes `events` events and resolves with events/s once all came back enriched. */
+async function flood(nc: NatsConnection, events: number): Promise<number> {
+  let received = 0;
+  const { promise: done, resolve } = Promise.withResolvers<void>();
+  const sub = nc.subscribe(ENRICHED, {
+    callback: () => {
+      if (++received === events) resolve();
+    },
+  });
+  await nc.flush();
+  const enc = new TextEncoder();
+  const started = performance.now();
+  for (let i = 0; i < events; i++) {
+    nc.publish(`sensors.s${i % 100}`, enc.encode(`{"sensor":"s${i % 100}","v":${i}}`));
+    if (i % 10_000 === 9_999) await nc.flush();
+  }
+  await nc.flush();
+  try {
+    await withTimeout(done, 120_000, `${events} enriched events`);
+  } catch (e) {
+    throw new Error(`only ${received} of ${events} enriched events arrived`, { cause: e });
+  } finally {
+    sub.unsubscribe();
+  }
+  return events / ((performance.now() - started) / 1000);
+}
+
+/** Sends `requests` requests with `window` outstanding at any time; returns requests/s. */
+async function load(nc: NatsConnection, requests: number, window: number): Promise<number> {
+  let next = 0;
+  let wrong = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < requests) {
+      const i = next++;
+      const celsius = i % 100;
+      const reply = await nc.request(SUBJECT, `{"id":${i},"celsius":${celsius}}`, {
+        timeout: 30_000,
+      });
+      if (i % 97 === 0) {
+        const body = reply.json<{ fahrenheit?: number }>();
+        if (body.fahrenheit !== celsius * 9 / 5 + 32) wrong++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  if (wrong > 0) throw new Error(`${wrong} sampled replies were wrong`);
+  return requests / seconds;
+}
+
+const ENRICH_YAML = (url: string) =>
+  `connectors:
+  local: { type: nats, servers: "${url}", name: bench-sluice }
+pipelines:
+  enrich:
+    source: { connector: local, subject: sensors.> }
+    processors:
+      - request:
+          connector: local
+          subject: registry.{sensor}
+          body: '{"id": sensor}'
+          timeout: 5s
+          into: meta
+          cache: { ttl: 1h }
+    sinks: [{ connector: local, subject: ${ENRICHED} }]
+`;
+
+const SERVICE_YAML = (url: string) =>
+  `connectors:
+  local: { type: nats, servers: "${url}", name: bench-sluice }
+pipelines:
+  convert:
+    source: { connector: local, subject: ${SUBJECT} }
+    processors:
+      - map: { fahrenheit: "celsius * 9.0 / 5.0 + 32.0" }
+    reply: true
+`;
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+type Impl = "baseline" | "sluice";
+
+/** The medians of one scenario: rate per second and CPU time per message, per program. */
+interface Result {
+  rate: Record<Impl, number>;
+  /** CPU time (user + system) of the program under test per request or event, in µs. */
+  cpuUs: Record<Impl, number>;
+}
+
+/**
+ * Runs one scenario: `rounds` alternations of the hand-written program and Sluice, each measured
+ * by `measure` over `count` requests or events.
+ */
+async function scenario(
+  server: NatsServer,
+  o: Options,
+  name: "service" | "enrich",
+  count: number,
+  measure: () => Promise<number>,
+): Promise<Result> {
+  const dir = await Deno.makeTempDir({ prefix: "sluice-request-bench-" });
+  const file = `${dir}/sluice.yaml`;
+  await Deno.writeTextFile(file, (name === "service" ? SERVICE_YAML : ENRICH_YAML)(server.url));
+  const results: Record<Impl, number[]> = { baseline: [], sluice: [] };
+  const cpu: Record<Impl, number[]> = { baseline: [], sluice: [] };
+  try {
+    for (let round = 0; round < o.rounds; round++) {
+      for (const impl of ["baseline", "sluice"] as const) {
+        const child = impl === "baseline"
+          ? SluiceProcess.start([name === "service" ? "responder" : "enricher", server.url], {
+            runtime: ["deno"],
+            entry: SELF,
+            denoFlags: CHILD_FLAGS,
+          })
+          : SluiceProcess.start(["run", "--log-format", "json", file], {
+            runtime: ["deno"],
+            denoFlags: SLUICE_FLAGS,
+          });
+        await using _child = child;
+        await child.waitForMsg("started", 30_000);
+        // A warm-up, so both are measured with optimised code (and, enriching, a full cache).
+        let rate: number;
+        let ticks: number;
+        try {
+          await measure();
+          ticks = await cpuTicks(child.pid);
+          rate = await measure();
+        } catch (e) {
+          // What the program said about it: a warning about refused or failed events.
+          for (const r of child.records) if (r.level !== "info") log("child", { ...r });
+          throw e;
+        }
+        const us = (await cpuTicks(child.pid) - ticks) / CLOCK_TICKS_PER_S * 1e6 / count;
+        results[impl].push(rate);
+        cpu[impl].push(us);
+        log("round", {
+          scenario: name,
+          round,
+          impl,
+          "per_s": Math.round(rate),
+          "cpu_us": Number(us.toFixed(1)),
+        });
+        await child.stop();
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return {
+    rate: { baseline: median(results.baseline), sluice: median(results.sluice) },
+    cpuUs: { baseline: median(cpu.baseline), sluice: median(cpu.sluice) },
+  };
+}
+
+async function main(o: Options): Promise<void> {
+  await using server = await NatsServer.start();
+  const nc = await connect({ servers: server.url, name: "bench-load", noAsyncTraces: true });
+  // The registry the enrichers ask; with the cache it answers about 100 requests a round.
+  nc.subscribe("registry.*", {
+    callback: (_err, m) => void m.respond(`{"site":"oslo","sensor":"${m.subject.slice(9)}"}`),
+  });
+  try {
+    const service = await scenario(
+      server,
+      o,
+      "service",
+      o.requests,
+      () => load(nc, o.requests, o.window),
+    );
+    const enrich = await scenario(server, o, "enrich", o.events, () => flood(nc, o.events));
+    const summary = (r: Result, unit: string) => ({
+      [`baseline_${unit}_per_s`]: Math.round(r.rate.baseline),
+      [`sluice_${unit}_per_s`]: Math.round(r.rate.sluice),
+      ratio: Number((r.rate.sluice / r.rate.baseline).toFixed(3)),
+      "baseline_cpu_us": Number(r.cpuUs.baseline.toFixed(1)),
+      "sluice_cpu_us": Number(r.cpuUs.sluice.toFixed(1)),
+      "cpu_ratio": Number((r.cpuUs.baseline / r.cpuUs.sluice).toFixed(3)),
+    });
+    const report = {
+      rounds: o.rounds,
+      service: {
+        requests: o.requests,
+        outstanding: o.window,
+        ...summary(service, "requests"),
+        "target_30k_met": service.rate.sluice >= 30_000,
+      },
+      enrich: { events: o.events, ...summary(enrich, "events") },
+    };
+    Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(report, null, 2) + "\n"));
+  } finally {
+    await nc.close();
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "responder") await responder(Deno.args[1]!);
+  else if (Deno.args[0] === "enricher") await enricher(Deno.args[1]!);
+  else await main(options(Deno.args));
+}

@@ -1,0 +1,100 @@
+// A JetStream source acks an event only once the core NATS sink's server has it: with the sink's
+// uplink down, events are refused and redelivered, not acked out of the client's buffer and lost.
+import assert from "node:assert/strict";
+import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NatsServer } from "../dev/nats_server.ts";
+import { pollUntil } from "../dev/wait.ts";
+import {
+  client,
+  configDir,
+  event,
+  IdCollector,
+  manager,
+  natsConnector,
+  startSluice,
+} from "./_delivery.ts";
+
+/** Reads every message of stream `name` and collects the event ids. */
+async function storedIds(nc: NatsConnection, name: string, expected: number) {
+  const ids = new IdCollector();
+  const consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All });
+  while (ids.arrivals < expected) {
+    const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+    let got = 0;
+    for await (const m of batch) {
+      ids.add(m.data);
+      got++;
+    }
+    if (got === 0) break;
+  }
+  return ids;
+}
+
+async function messages(jsm: JetStreamManager, stream: string): Promise<number> {
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+Deno.test("JetStream source + core sink: events sent while the uplink is down are redelivered, not lost", async () => {
+  await using local = await NatsServer.start({ jetstream: true });
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using nc = await client(local);
+  const jsm = await manager(nc);
+  await jsm.streams.add({ name: "EV", subjects: ["ev.>"] });
+  {
+    await using up = await client(uplink);
+    await (await manager(up)).streams.add({ name: "UP", subjects: ["up.>"] });
+  }
+  await using cfg = await configDir(`connectors:
+${natsConnector("local", local.url)}${natsConnector("uplink", uplink.url)}
+pipelines:
+  from-stream:
+    source:
+      connector: local
+      subject: ev.>
+      jetstream: { stream: EV, durable: sluice, ack_wait: 30s, nak_delay: 100ms }
+    sinks:
+      - { connector: uplink, subject: up.events, msg_id: { field: id } }
+`);
+  await using sluice = await startSluice(cfg.file);
+  const js = jetstream(nc);
+  const total = 3000;
+  for (let i = 0; i < 100; i++) await js.publish("ev.a", event(i));
+
+  await uplink.kill();
+  for (let i = 100; i < total; i++) await js.publish("ev.a", event(i));
+  // Sluice has handled events while the uplink was down: it acked all of them (the defect: they
+  // were lost in the client's buffer) or refused some of them for redelivery.
+  await pollUntil(
+    async () => {
+      const naked = sluice.records.some((r) =>
+        r.msg === "event rejected" && /will be redelivered/.test(String(r.reason))
+      );
+      return naked || (await jsm.consumers.info("EV", "sluice")).num_pending === 0
+        ? true
+        : undefined;
+    },
+    30_000,
+    "Sluice to handle the events sent while the uplink is down",
+  );
+  await uplink.restart();
+
+  await using up = await client(uplink);
+  const upm = await manager(up);
+  await pollUntil(
+    async () => (await messages(upm, "UP")) >= total ? true : undefined,
+    60_000,
+    `${total} events in the uplink stream`,
+  );
+  const ids = await storedIds(up, "UP", total);
+  assert.deepEqual(ids.missing(total), []);
+  await pollUntil(
+    async () => {
+      const info = await jsm.consumers.info("EV", "sluice");
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
+    },
+    30_000,
+    "every source message acked",
+  );
+  assert.equal((await sluice.stop(30_000)).code, 0);
+});
