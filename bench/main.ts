@@ -36,8 +36,8 @@
  * Each measurement is repeated; the report gives the median and the range. Results go to
  * `bench/results/latest.{json,md}` (`quick.{json,md}` with `--quick`).
  *
- * Options: `--quick` (one repetition, fewer events, latency of the main scenario only: under a
- * minute), `--reps N`, `--events N`, `--js-events N`, `--window N`, `--scenarios a,b`,
+ * Options: `--quick` (one repetition, fewer events, latency of the main scenario only: about
+ * 90 s), `--reps N`, `--events N`, `--js-events N`, `--window N`, `--scenarios a,b`,
  * `--no-latency`, `--no-throughput`,
  * `--impl baseline|sluice`, `--cpu-prof DIR` (profile Sluice in the throughput runs),
  * `--max-pending SIZE` and `--v8-flags FLAGS` (diagnosis: change Sluice's settings, recorded in
