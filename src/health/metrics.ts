@@ -55,6 +55,9 @@ export const METRIC_NAMES: readonly string[] = [
   "sluice_processor_events_total",
   "sluice_processor_evictions_total",
   "sluice_processor_keys",
+  "sluice_processor_stats_total",
+  "sluice_processor_current",
+  "sluice_processor_latency_seconds",
   "sluice_outbox_events",
   "sluice_outbox_bytes",
   "sluice_pipeline_in_flight",
@@ -271,6 +274,17 @@ function counterFamilies(pipelines: readonly PipelineSnapshot[]): MetricFamily[]
         value: value(x),
       }))
     );
+  const perStat = (
+    values: (x: ProcessorSnapshot) => Readonly<Record<string, number>> | undefined,
+  ): Sample[] =>
+    pipelines.flatMap((p) =>
+      p.processors.flatMap((x) =>
+        Object.entries(values(x) ?? {}).map(([stat, value]) => ({
+          labels: { pipeline: p.name, processor: x.processor, stat },
+          value,
+        }))
+      )
+    );
   const perOutbox = (value: (o: OutboxSnapshot) => number): Sample[] =>
     pipelines.flatMap((p) =>
       p.outboxes.map((o) => ({ labels: { pipeline: p.name, path: o.path }, value: value(o) }))
@@ -302,6 +316,41 @@ function counterFamilies(pipelines: readonly PipelineSnapshot[]): MetricFamily[]
       help: "Keys a stateful processor (dedupe, throttle, window) holds now.",
       type: "gauge",
       samples: perProcessor((x) => x.keys),
+    },
+    {
+      name: "sluice_processor_stats_total",
+      help: "A processor kind's own counters by stat (a request's requests, replies, timeouts, " +
+        "no_responders, error_replies, overloaded, cache_hits, cache_misses, coalesced).",
+      type: "counter",
+      samples: perStat((x) => x.stats?.counters),
+    },
+    {
+      name: "sluice_processor_current",
+      help: "A processor kind's own gauges by stat (a request's in_flight and cache_entries).",
+      type: "gauge",
+      samples: perStat((x) => x.stats?.gauges),
+    },
+    {
+      name: "sluice_processor_latency_seconds",
+      help: "How long a processor waited per event (a request: until its reply), in seconds.",
+      type: "histogram",
+      samples: pipelines.flatMap((p) =>
+        p.processors.flatMap((x) => {
+          const h = x.stats?.histograms.latency_seconds;
+          if (!h) return [];
+          const labels = { pipeline: p.name, processor: x.processor };
+          return [
+            ...h.bounds.map((le, i) => ({
+              labels: { ...labels, le: String(le) },
+              value: h.counts[i] ?? 0,
+              suffix: "_bucket" as const,
+            })),
+            { labels: { ...labels, le: "+Inf" }, value: h.count, suffix: "_bucket" as const },
+            { labels, value: h.sum, suffix: "_sum" as const },
+            { labels, value: h.count, suffix: "_count" as const },
+          ];
+        })
+      ),
     },
     {
       name: "sluice_outbox_events",

@@ -24,7 +24,7 @@
 export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** Kinds of metric Sluice exports. */
-export type MetricType = "counter" | "gauge";
+export type MetricType = "counter" | "gauge" | "histogram";
 
 /** One sample of a family: label values and a number. */
 export interface Sample {
@@ -32,6 +32,8 @@ export interface Sample {
   labels?: Readonly<Record<string, string>>;
   /** The sample's value. */
   value: number;
+  /** Appended to the family name: `_bucket`, `_sum` or `_count` for a histogram. @default "" */
+  suffix?: "_bucket" | "_sum" | "_count";
 }
 
 /** A metric family: one name, its HELP text, TYPE and samples. */
@@ -105,7 +107,8 @@ export function renderExposition(families: readonly MetricFamily[]): string {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);
     lines.push(`# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) {
-      lines.push(`${f.name}${labelText(f.name, s.labels)} ${formatValue(s.value)}`);
+      const name = f.name + (s.suffix ?? "");
+      lines.push(`${name}${labelText(f.name, s.labels)} ${formatValue(s.value)}`);
     }
   }
   return lines.length === 0 ? "" : lines.join("\n") + "\n";

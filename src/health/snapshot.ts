@@ -23,6 +23,7 @@ import {
   type PipelineCounters,
 } from "../engine/counters.ts";
 import type { PipelineState, ProcessorHealth } from "../engine/pipeline.ts";
+import type { ProcessorStats } from "../processors/types.ts";
 import type { ConnectorHealth, ConnectorState } from "../engine/types.ts";
 import { VERSION } from "../version.ts";
 
@@ -105,6 +106,8 @@ export interface ProcessorSnapshot {
   evicted: number;
   /** Keys held in its state now. */
   keys: number;
+  /** The kind's own statistics (a request's requests, timeouts, cache hits, latency), if any. */
+  stats?: ProcessorStats;
 }
 
 /** One store-and-forward outbox of a pipeline's sinks in a snapshot. */
@@ -460,6 +463,7 @@ function pipelineSnapshot(
       errors: x.counters.errors,
       evicted: x.counters.evicted,
       keys: x.keys,
+      ...(x.stats ? { stats: x.stats } : {}),
     })),
     outboxes: (p.buffers?.() ?? []).map((b) => ({
       path: b.path,

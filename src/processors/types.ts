@@ -72,11 +72,12 @@ export interface HistogramSnapshot {
 }
 
 /**
- * A kind's own statistics beyond {@link ProcessorCounters}, for health and metrics: counters by
- * snake_case name (monotonic unless named as a gauge in the kind's docs) and histograms by name.
+ * A kind's own statistics beyond {@link ProcessorCounters}, for health and metrics: monotonic
+ * counters, gauges and histograms, each by snake_case name.
  */
 export interface ProcessorStats {
   readonly counters: Readonly<Record<string, number>>;
+  readonly gauges?: Readonly<Record<string, number>>;
   readonly histograms: Readonly<Record<string, HistogramSnapshot>>;
 }
 

@@ -64,7 +64,7 @@ export class RequestStats {
   }
 
   /**
-   * A copy for health: counters by snake_case name (`in_flight` and `cache_entries` are gauges)
+   * A copy for health: counters by snake_case name, the gauges `in_flight` and `cache_entries`,
    * and the histogram `latency_seconds`.
    */
   snapshot(): ProcessorStats {
@@ -86,9 +86,8 @@ export class RequestStats {
         cache_hits: this.cacheHits,
         cache_misses: this.cacheMisses,
         coalesced: this.coalesced,
-        in_flight: this.inFlight,
-        cache_entries: this.cacheEntries,
       },
+      gauges: { in_flight: this.inFlight, cache_entries: this.cacheEntries },
       histograms: { latency_seconds: latency },
     };
   }
