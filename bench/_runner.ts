@@ -96,6 +96,14 @@ export class Bench {
     });
   }
 
+  /** The environment of Sluice: the brokers' URLs its configuration names. */
+  #env(s: Scenario): Record<string, string> {
+    return {
+      NATS_URL: this.#server.url,
+      ...(s.transport === "mqtt" ? { MQTT_URL: this.#mqttUrl } : {}),
+    };
+  }
+
   /** Spawns the consumer under test. */
   #consumer(impl: Impl, s: Scenario, profile = false): SluiceProcess {
     if (impl === "baseline" && s.transport === "mqtt") {
@@ -120,10 +128,7 @@ export class Bench {
         ...SLUICE_FLAGS,
         `--allow-write=${this.#data}`,
       ],
-      env: {
-        NATS_URL: this.#server.url,
-        ...(s.transport === "mqtt" ? { MQTT_URL: this.#mqttUrl } : {}),
-      },
+      env: this.#env(s),
     });
   }
 
@@ -151,7 +156,7 @@ export class Bench {
       await using check = SluiceProcess.start(["check", dir], {
         runtime: ["deno"],
         denoFlags: [...SLUICE_FLAGS, `--allow-write=${this.#data}`],
-        env: { NATS_URL: this.#server.url },
+        env: this.#env(s),
       });
       const status = await check.status;
       if (status.code !== 0) {

@@ -185,9 +185,6 @@ function jetstreamSink(outbox: boolean): string {
       : "");
 }
 
-/** Why the MQTT scenario does not run by default yet. */
-const NO_MQTT = "needs the MQTT connector (issue 14) and the mosquitto launcher in dev/";
-
 /**
  * The processors of the dedupe scenarios, shared with the hand-written baseline: a map that adds
  * the zone (from the subject) and the temperature in Fahrenheit, then report by exception per
@@ -399,7 +396,6 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: "mqtt-filter",
     title: "MQTT → JSON filter → MQTT, QoS 0 both ways, one mosquitto (baseline: MQTT.js)",
-    disabled: NO_MQTT,
     malformed: false,
     transport: "mqtt",
     yaml: `connectors:
