@@ -285,6 +285,22 @@ class Fleet {
     this.#timer = undefined;
   }
 
+  /** Asks the convert-service pipeline (Sluice as a NATS service) and prints its answer. */
+  #askConverter(celsius: number): void {
+    const request = JSON.stringify({ celsius: Math.round(celsius * 10) / 10 });
+    this.#nc.request("svc.convert", request, { timeout: 2000 }).then(
+      (reply) => {
+        const error = reply.headers?.get("Sluice-Error");
+        console.log(
+          `${clock()}  REPLY svc.convert ${request} -> ${
+            error ? `error: ${error}` : reply.string()
+          }`,
+        );
+      },
+      (e: unknown) => say(`svc.convert request failed: ${e instanceof Error ? e.message : e}`),
+    );
+  }
+
   #publishNext(): void {
     const sensor = SENSORS[this.sent % SENSORS.length];
     if (!sensor) return;
@@ -310,6 +326,7 @@ class Fleet {
       });
     }
     this.#nc.publish(subject, payload);
+    if (sensor.kind === "temperature" && this.sent % 5 === 0) this.#askConverter(sensor.value);
     if (this.sent % 2 === 0) {
       const meter = METERS[(this.sent / 2) % METERS.length];
       if (!meter) return;
