@@ -334,9 +334,14 @@ class Generators {
   }
 }
 
+/**
+ * The flood arrives on the connection the enriched events leave by, so nats-server is slow to read
+ * them while it pushes the flood: `max_pending` is raised from 8 MiB, or Sluice refuses events
+ * (as designed, to bound its memory) where the hand-written enricher buffers without limit.
+ */
 const ENRICH_YAML = (url: string) =>
   `connectors:
-  local: { type: nats, servers: "${url}", name: bench-sluice }
+  local: { type: nats, servers: "${url}", name: bench-sluice, max_pending: 64MiB }
 pipelines:
   enrich:
     source: { connector: local, subject: sensors.> }

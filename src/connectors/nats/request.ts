@@ -79,6 +79,19 @@ function requestFailure(e: unknown, subject: string, timeoutMs: number): Request
   });
 }
 
+/**
+ * Whether a message carries a reply subject. nats.js decodes `msg.reply` from bytes on each read
+ * until it is non-empty, so for a message without one every check costs a TextDecoder call
+ * (~0.3 µs); its parsed form says so for free. Other messages ask the public getter.
+ */
+export function hasReply(msg: Msg): boolean {
+  const parsed = (msg as { _msg?: { reply?: Uint8Array } })._msg;
+  if (parsed !== undefined && typeof parsed === "object") {
+    return parsed.reply !== undefined && parsed.reply.length > 0;
+  }
+  return msg.reply !== "";
+}
+
 /** Publishes an answer; the connector's `publish`, so answers count against its `max_pending`. */
 export type AnswerPublisher = (
   subject: string,
