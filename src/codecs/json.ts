@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { encodeUtf8 } from "./utf8.ts";
 
 /** A payload that cannot be decoded; `reason` is short and fit for a dead-letter header. */
 export class DecodeError extends Error {
@@ -19,7 +20,6 @@ export class DecodeError extends Error {
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const loose = new TextDecoder("utf-8");
-const encoder = new TextEncoder();
 
 /**
  * Decodes UTF-8, throwing a TypeError on invalid input like the fatal decoder, at a third of its
@@ -65,7 +65,7 @@ export function decodeJson(data: Uint8Array): unknown {
  */
 export function encodeJson(event: unknown): Uint8Array {
   const text = isPlainJson(event, 0) ? JSON.stringify(event) : JSON.stringify(event, jsonValue);
-  return encodeText(text);
+  return encodeUtf8(text);
 }
 
 function jsonValue(_key: string, value: unknown): unknown {
@@ -94,31 +94,4 @@ function isPlainJson(value: unknown, depth: number): boolean {
   const obj = value as Record<string, unknown>;
   for (const key in obj) if (!isPlainJson(obj[key], depth + 1)) return false;
   return obj.toJSON === undefined;
-}
-
-/** Longest text copied by hand; longer text goes to TextEncoder, faster per byte. */
-const MAX_COPY = 512;
-const SLAB_SIZE = 8 * 1024;
-let slab = new Uint8Array(SLAB_SIZE);
-let slabUsed = 0;
-
-/**
- * UTF-8 bytes of `text`. Short ASCII text is copied into a view of a shared slab (a new slab
- * when it is full; views keep theirs alive); anything else is TextEncoder's.
- */
-function encodeText(text: string): Uint8Array {
-  const n = text.length;
-  if (n > MAX_COPY) return encoder.encode(text);
-  if (slabUsed + n > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const start = slabUsed;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return encoder.encode(text);
-    slab[start + i] = c;
-  }
-  slabUsed = start + n;
-  return slab.subarray(start, slabUsed);
 }
