@@ -39,6 +39,8 @@ interface Options {
   generators: number;
   /** Profile Sluice's runs into this directory (`deno run --cpu-prof`). */
   cpuProf: string | undefined;
+  /** Another Sluice's `src/main.ts` (e.g. an older commit's, to measure a change). */
+  sluiceEntry: string | undefined;
   /** The scenarios to run. */
   scenarios: ("service" | "enrich")[];
 }
@@ -51,11 +53,16 @@ function options(args: string[]): Options {
     rounds: 5,
     generators: 2,
     cpuProf: undefined,
+    sluiceEntry: undefined,
     scenarios: ["service", "enrich"],
   };
   for (let i = 0; i < args.length; i += 2) {
     if (args[i] === "--cpu-prof") {
       o.cpuProf = args[i + 1];
+      continue;
+    }
+    if (args[i] === "--sluice-entry") {
+      o.sluiceEntry = args[i + 1];
       continue;
     }
     if (args[i] === "--scenarios") {
@@ -269,6 +276,8 @@ async function generator(url: string, id: string): Promise<void> {
 class Generators {
   readonly #children: Deno.ChildProcess[];
   readonly #nc: NatsConnection;
+  /** The generators' CPU time per request of each phase, in µs (all generators together). */
+  readonly cpuUs: number[] = [];
   private constructor(nc: NatsConnection, children: Deno.ChildProcess[]) {
     this.#nc = nc;
     this.#children = children;
@@ -314,7 +323,8 @@ class Generators {
     if (wrong > 0) throw new Error(`${wrong} sampled replies were wrong`);
     // Their CPU time per request: well below the program's, or they limit the measurement.
     const us = (await this.#ticks() - ticks) / CLOCK_TICKS_PER_S * 1e6 / (each * n);
-    log("generators", { "cpu_us": Number(us.toFixed(1)) });
+    log("generators", { "cpu_us": Number(us.toFixed(2)) });
+    this.cpuUs.push(us);
     return each * n / (Math.max(...results.map((r) => r.ms)) / 1000);
   }
 
@@ -377,6 +387,8 @@ type Impl = "baseline" | "sluice";
 /** The medians of one scenario: rate per second and CPU time per message, per program. */
 interface Result {
   rate: Record<Impl, number>;
+  /** nats-server's CPU time per request or event, in µs. */
+  serverCpuUs: Record<Impl, number>;
   /** CPU time (user + system) of the program under test per request or event, in µs. */
   cpuUs: Record<Impl, number>;
 }
@@ -397,6 +409,7 @@ async function scenario(
   await Deno.writeTextFile(file, (name === "service" ? SERVICE_YAML : ENRICH_YAML)(server.url));
   const results: Record<Impl, number[]> = { baseline: [], sluice: [] };
   const cpu: Record<Impl, number[]> = { baseline: [], sluice: [] };
+  const serverCpu: Record<Impl, number[]> = { baseline: [], sluice: [] };
   try {
     for (let round = 0; round < o.rounds; round++) {
       // Alternate the order, so that neither program always runs on a warmer machine.
@@ -414,6 +427,7 @@ async function scenario(
           })
           : SluiceProcess.start(["run", "--log-format", "json", file], {
             runtime: ["deno"],
+            ...(o.sluiceEntry ? { entry: o.sluiceEntry } : {}),
             denoFlags: o.cpuProf
               ? [...SLUICE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${o.cpuProf}`]
               : SLUICE_FLAGS,
@@ -423,9 +437,11 @@ async function scenario(
         // A warm-up, so both are measured with optimised code (and, enriching, a full cache).
         let rate: number;
         let ticks: number;
+        let serverTicks: number;
         try {
           await measure();
           ticks = await cpuTicks(child.pid);
+          serverTicks = await cpuTicks(server.pid!);
           rate = await measure();
         } catch (e) {
           // What the program said about it: a warning about refused or failed events.
@@ -435,13 +451,17 @@ async function scenario(
         const us = (await cpuTicks(child.pid) - ticks) / CLOCK_TICKS_PER_S * 1e6 / count;
         results[impl].push(rate);
         cpu[impl].push(us);
+        const serverUs = (await cpuTicks(server.pid!) - serverTicks) / CLOCK_TICKS_PER_S * 1e6 /
+          count;
+        serverCpu[impl].push(serverUs);
         log("round", {
           scenario: name,
           round,
           impl,
           pid: child.pid,
           "per_s": Math.round(rate),
-          "cpu_us": Number(us.toFixed(1)),
+          "cpu_us": Number(us.toFixed(2)),
+          "server_cpu_us": Number(serverUs.toFixed(2)),
         });
         await child.stop();
       }
@@ -452,6 +472,7 @@ async function scenario(
   return {
     rate: { baseline: median(results.baseline), sluice: median(results.sluice) },
     cpuUs: { baseline: median(cpu.baseline), sluice: median(cpu.sluice) },
+    serverCpuUs: { baseline: median(serverCpu.baseline), sluice: median(serverCpu.sluice) },
   };
 }
 
@@ -471,6 +492,10 @@ async function main(o: Options): Promise<void> {
       "baseline_cpu_us": Number(r.cpuUs.baseline.toFixed(2)),
       "sluice_cpu_us": Number(r.cpuUs.sluice.toFixed(2)),
       "cpu_ratio": Number((r.cpuUs.baseline / r.cpuUs.sluice).toFixed(3)),
+      "server_cpu_us": {
+        baseline: Number(r.serverCpuUs.baseline.toFixed(2)),
+        sluice: Number(r.serverCpuUs.sluice.toFixed(2)),
+      },
     });
     if (o.scenarios.includes("service")) {
       await using gens = await Generators.start(nc, server.url, o.generators);
@@ -486,6 +511,7 @@ async function main(o: Options): Promise<void> {
         outstanding: o.window,
         generators: o.generators,
         ...summary(service, "requests"),
+        "generators_cpu_us": Number(median(gens.cpuUs).toFixed(2)),
         "target_30k_met": service.rate.sluice >= 30_000,
       };
     }
