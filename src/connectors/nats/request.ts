@@ -114,24 +114,44 @@ export function answerable(
   const reply = msg.reply;
   if (!reply) return msg;
   const received = observe ? performance.now() : 0;
-  return {
-    subject: msg.subject,
-    data: msg.data,
-    headers: msg.headers,
-    answer: (data: Uint8Array, values?: HeaderValues) => {
-      let h: MsgHdrs | undefined;
-      if (values) {
-        h = createHeaders();
-        // Header values may not hold line breaks (nats.js refuses them).
-        for (const [k, v] of Object.entries(values)) h.set(k, oneLine(v));
-      }
-      if (observe) {
-        const failed = values?.[SERVICE_ERROR_CODE] !== undefined;
-        observe(performance.now() - received, failed ? values?.[SLUICE_ERROR] ?? "" : undefined);
-      }
-      return publish(reply, data, h);
-    },
-  };
+  return new AnswerableMessage(msg, (data: Uint8Array, values?: HeaderValues) => {
+    let h: MsgHdrs | undefined;
+    if (values) {
+      h = createHeaders();
+      // Header values may not hold line breaks (nats.js refuses them).
+      for (const [k, v] of Object.entries(values)) h.set(k, oneLine(v));
+    }
+    if (observe) {
+      const failed = values?.[SERVICE_ERROR_CODE] !== undefined;
+      observe(performance.now() - received, failed ? values?.[SLUICE_ERROR] ?? "" : undefined);
+    }
+    return publish(reply, data, h);
+  });
+}
+
+/**
+ * A request as the engine sees it. The subject and headers are read from the nats.js message only
+ * when asked for: it decodes them from bytes on first read, and a service pipeline that answers
+ * every request often never needs the subject.
+ */
+class AnswerableMessage implements InboundMessage {
+  readonly data: Uint8Array;
+  readonly answer: NonNullable<InboundMessage["answer"]>;
+  readonly #msg: Msg;
+
+  constructor(msg: Msg, answer: NonNullable<InboundMessage["answer"]>) {
+    this.#msg = msg;
+    this.data = msg.data;
+    this.answer = answer;
+  }
+
+  get subject(): string {
+    return this.#msg.subject;
+  }
+
+  get headers(): MsgHdrs | undefined {
+    return this.#msg.headers;
+  }
 }
 
 function oneLine(text: string): string {
