@@ -387,6 +387,10 @@ type Impl = "baseline" | "sluice";
 /** The medians of one scenario: rate per second and CPU time per message, per program. */
 interface Result {
   rate: Record<Impl, number>;
+  /** Sluice's rate over the hand-written program's, each round on its own: median, min, max. */
+  roundRatios: number[];
+  /** Every round's rate. */
+  rawRates: Record<Impl, number[]>;
   /** nats-server's CPU time per request or event, in µs. */
   serverCpuUs: Record<Impl, number>;
   /** CPU time (user + system) of the program under test per request or event, in µs. */
@@ -469,8 +473,11 @@ async function scenario(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+  const roundRatios = results.sluice.map((r, i) => r / results.baseline[i]!);
   return {
     rate: { baseline: median(results.baseline), sluice: median(results.sluice) },
+    roundRatios,
+    rawRates: results,
     cpuUs: { baseline: median(cpu.baseline), sluice: median(cpu.sluice) },
     serverCpuUs: { baseline: median(serverCpu.baseline), sluice: median(serverCpu.sluice) },
   };
@@ -489,6 +496,19 @@ async function main(o: Options): Promise<void> {
       [`baseline_${unit}_per_s`]: Math.round(r.rate.baseline),
       [`sluice_${unit}_per_s`]: Math.round(r.rate.sluice),
       ratio: Number((r.rate.sluice / r.rate.baseline).toFixed(3)),
+      "round_ratio_median": Number(median(r.roundRatios).toFixed(3)),
+      "round_ratio_range": [
+        Number(Math.min(...r.roundRatios).toFixed(3)),
+        Number(Math.max(...r.roundRatios).toFixed(3)),
+      ],
+      [`baseline_${unit}_per_s_range`]: [
+        Math.round(Math.min(...r.rawRates.baseline)),
+        Math.round(Math.max(...r.rawRates.baseline)),
+      ],
+      [`sluice_${unit}_per_s_range`]: [
+        Math.round(Math.min(...r.rawRates.sluice)),
+        Math.round(Math.max(...r.rawRates.sluice)),
+      ],
       "baseline_cpu_us": Number(r.cpuUs.baseline.toFixed(2)),
       "sluice_cpu_us": Number(r.cpuUs.sluice.toFixed(2)),
       "cpu_ratio": Number((r.cpuUs.baseline / r.cpuUs.sluice).toFixed(3)),
