@@ -1,22 +1,28 @@
 /**
  * Request-reply against hand-written nats.js programs doing the same work, on one nats-server;
- * rounds alternate so that CPU steal hits both alike, and the median of the rounds is reported.
+ * rounds alternate the two programs (and which goes first), and the medians of the rounds are
+ * reported with the CPU time per message of the program, of nats-server and of the load generators
+ * (from `/proc`), since requests/s on a shared machine move with everything else running on it.
  *
  * - `service`: a `reply: true` pipeline with `map: {fahrenheit: celsius * 9.0 / 5.0 + 32.0}` vs a
- *   responder that subscribes, parses, adds the field and answers. One load generator keeps
- *   `--window` requests outstanding. Requests/s.
+ *   responder that subscribes, parses, adds the field and answers. `--generators` load generator
+ *   processes (2) keep `--window` requests (256) outstanding in total, each a raw publish with a
+ *   reply subject, so that generating a request costs less than answering it. Requests/s.
  * - `enrich`: a pipeline with a cached `request` (100 distinct sensors, so nearly every event is
  *   a cache hit) vs an enricher with a Map cache that joins requests in flight. A flood of
  *   `--events` events; events/s from the first publish to the last enriched event received.
  *
- * Run on its own:
+ * Each measured run follows a warm-up of 50,000 requests or events in the same process.
  *
  * ```
- * deno run -A bench/request_bench.ts [--requests N] [--window W] [--events N] [--rounds R]
+ * deno task bench:request [--requests N] [--window W] [--events N] [--rounds R] [--generators G]
+ *   [--scenarios service,enrich] [--cpu-prof DIR] [--sluice-entry PATH/src/main.ts]
  * ```
  *
- * With `responder <nats-url>` or `enricher <nats-url>` as arguments it is that hand-written
- * program itself.
+ * `--cpu-prof DIR` writes a V8 CPU profile of every program under test (file names carry the pid
+ * that the round's log line gives); `--sluice-entry` runs another Sluice (e.g. an older commit's
+ * `src/` from `git archive`) to measure a change. With `responder <nats-url>`, `enricher
+ * <nats-url>` or `generator <nats-url> <id>` as arguments it is that program itself.
  *
  * @module
  */
@@ -47,9 +53,9 @@ interface Options {
 
 function options(args: string[]): Options {
   const o: Options = {
-    requests: 100_000,
+    requests: 400_000,
     window: 256,
-    events: 200_000,
+    events: 400_000,
     rounds: 5,
     generators: 2,
     cpuProf: undefined,
@@ -384,6 +390,12 @@ function median(values: number[]): number {
 
 type Impl = "baseline" | "sluice";
 
+/**
+ * Requests or events of the warm-up before each measured run, so that both programs are
+ * measured with optimised code (and, enriching, a full cache).
+ */
+const WARM_UP = 50_000;
+
 /** The medians of one scenario: rate per second and CPU time per message, per program. */
 interface Result {
   rate: Record<Impl, number>;
@@ -406,7 +418,7 @@ async function scenario(
   o: Options,
   name: "service" | "enrich",
   count: number,
-  measure: () => Promise<number>,
+  measure: (count: number) => Promise<number>,
 ): Promise<Result> {
   const dir = await Deno.makeTempDir({ prefix: "sluice-request-bench-" });
   const file = `${dir}/sluice.yaml`;
@@ -443,10 +455,10 @@ async function scenario(
         let ticks: number;
         let serverTicks: number;
         try {
-          await measure();
+          await measure(Math.min(count, WARM_UP));
           ticks = await cpuTicks(child.pid);
           serverTicks = await cpuTicks(server.pid!);
-          rate = await measure();
+          rate = await measure(count);
         } catch (e) {
           // What the program said about it: a warning about refused or failed events.
           for (const r of child.records) if (r.level !== "info") log("child", { ...r });
@@ -524,7 +536,7 @@ async function main(o: Options): Promise<void> {
         o,
         "service",
         o.requests,
-        () => gens.run(o.requests, o.window),
+        (n) => gens.run(n, o.window),
       );
       report.service = {
         requests: o.requests,
@@ -536,7 +548,7 @@ async function main(o: Options): Promise<void> {
       };
     }
     if (o.scenarios.includes("enrich")) {
-      const enrich = await scenario(server, o, "enrich", o.events, () => flood(nc, o.events));
+      const enrich = await scenario(server, o, "enrich", o.events, (n) => flood(nc, n));
       report.enrich = { events: o.events, ...summary(enrich, "events") };
     }
     Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(report, null, 2) + "\n"));
