@@ -1,6 +1,6 @@
 /**
- * The message a sink sends for an event a processor changed: its new bytes, and the subject and
- * headers of the message it came from, read from that message only when a sink asks. A NATS
+ * The message a sink sends for an event a processor changed: its new bytes, and the subject,
+ * headers and token separator of the message it came from, read from that message only when a sink asks. A NATS
  * message decodes its subject from bytes on first read (~0.3 µs); most sinks publish to a fixed
  * subject and never ask.
  *
@@ -29,5 +29,9 @@ export class OutboundMessage implements InboundMessage {
 
   get headers(): HeaderSource | undefined {
     return this.#from.headers;
+  }
+
+  get tokenSeparator(): string | undefined {
+    return this.#from.tokenSeparator;
   }
 }

@@ -615,6 +615,8 @@ export class Pipeline {
         subject: meta.subject,
         headers: meta.headers,
         data: encodeJson(event),
+        // The meta is the message the window last absorbed (interim, see InboundMessage).
+        tokenSeparator: (meta as Partial<InboundMessage>).tokenSeparator,
       };
       const outcome = this.#run(event, msg, index + 1);
       if (this.#ordered) this.#enqueue(msg, outcome, event, undefined, true);
