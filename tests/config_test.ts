@@ -383,7 +383,7 @@ Deno.test("loadConfigTexts() reports an empty sinks list", () => {
 
 Deno.test("loadConfigTexts() reports a connector without type at its name", () => {
   assert.deepEqual(errorsOf(lines("connectors:", "  local:", "    name: gateway")), [
-    "c.yaml:2:3: connectors.local.type: missing connector type: expected one of nats",
+    "c.yaml:2:3: connectors.local.type: missing connector type: expected one of mqtt, nats",
   ]);
 });
 
@@ -445,7 +445,7 @@ Deno.test("loadConfigTexts() reports a __proto__ name rather than dropping it", 
 
 Deno.test("loadConfigTexts() reports an unknown connector type at the type", () => {
   assert.deepEqual(errorsOf(lines("connectors:", "  local:", "    type: kafka")), [
-    'c.yaml:3:11: connectors.local.type: unknown connector type "kafka": expected one of nats',
+    'c.yaml:3:11: connectors.local.type: unknown connector type "kafka": expected one of mqtt, nats',
   ]);
 });
 
@@ -964,7 +964,7 @@ Deno.test("loadConfigTexts() reports three independent mistakes of one file, by 
 Deno.test("loadConfigTexts() sorts errors of several files by file, line and column", () => {
   const errors = errorsOf({
     "b.yaml": connectorYaml("    name: 1", "    ping_interval: often"),
-    "a.yaml": lines("connectors:", "  other:", "    type: mqtt"),
+    "a.yaml": lines("connectors:", "  other:", "    type: kafka"),
   });
   assert.deepEqual(errors.map((e) => e.split(": ")[0]), [
     "a.yaml:3:11",

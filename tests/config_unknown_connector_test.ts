@@ -7,11 +7,14 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { loadConfigTexts } from "../src/config/load.ts";
-import { builtinRegistry } from "../src/connectors/mod.ts";
+import { natsConnectorType } from "../src/connectors/nats/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
-import { defineConnectorType, type Registry } from "../src/registry.ts";
+import { defineConnectorType, Registry } from "../src/registry.ts";
 import { configDir } from "../dev/config_dir.ts";
 import { runSluice } from "../dev/sluice_process.ts";
+
+/** The registry of these tests: NATS alone, whatever types ship, plus `topicType` where asked. */
+const builtinRegistry = () => new Registry().register(natsConnectorType);
 
 /** A second connector type addressed by `topic`, so that the address key has to decide. */
 const topicType = defineConnectorType({

@@ -5,9 +5,10 @@
  * @module
  */
 import { Registry } from "../registry.ts";
+import { mqttConnectorType } from "./mqtt/mod.ts";
 import { natsConnectorType } from "./nats/mod.ts";
 
 /** A registry with all built-in connector types. */
 export function builtinRegistry(): Registry {
-  return new Registry().register(natsConnectorType);
+  return new Registry().register(natsConnectorType).register(mqttConnectorType);
 }

@@ -265,7 +265,7 @@ export class BufferedSink implements Sink {
 
   #store(event: unknown, msg: InboundMessage, extra: HeaderValues | undefined): SendResult {
     const record: OutboxRecord = {
-      subject: msg.subject,
+      subject: storedSubject(msg),
       data: msg.data,
       headers: headerEntries(msg.headers),
       extra: extra ? { ...extra } : undefined,
@@ -358,7 +358,7 @@ export class BufferedSink implements Sink {
         }
       }
       const msg: InboundMessage = {
-        subject: r.subject,
+        ...restoredSubject(r.subject),
         data: r.data,
         headers: r.headers ? new StoredHeaders(r.headers) : undefined,
       };
@@ -409,4 +409,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`no confirmation within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The subject as stored in the outbox. A message whose tokens are not "."-separated (an MQTT
+ * topic) keeps its separator in a prefix "\u0001<separator>", so the outbox format stays as it
+ * is: U+0001 never occurs in a NATS subject, and MQTT forbids control characters in topics in
+ * spirit ("SHOULD NOT"); NUL cannot be used, SQLite text ends at it. (Interim, until the outbox
+ * stores the separator in a column of its own.)
+ */
+function storedSubject(msg: InboundMessage): string {
+  const sep = msg.tokenSeparator;
+  return sep === undefined || sep === "." ? msg.subject : `\u0001${sep}${msg.subject}`;
+}
+
+/** Reverses {@link storedSubject}. */
+function restoredSubject(stored: string): { subject: string; tokenSeparator?: string } {
+  if (stored.charCodeAt(0) !== 1 || stored.length < 2) return { subject: stored };
+  return { subject: stored.slice(2), tokenSeparator: stored.charAt(1) };
 }

@@ -516,7 +516,12 @@ export class Pipeline {
    */
   #outbound(msg: InboundMessage, event: unknown, decoded: unknown): InboundMessage {
     if (decoded === event) return msg;
-    return { subject: msg.subject, headers: msg.headers, data: encodeJson(event) };
+    return {
+      subject: msg.subject,
+      headers: msg.headers,
+      data: encodeJson(event),
+      tokenSeparator: msg.tokenSeparator,
+    };
   }
 
   /** Whether sink `i`'s `when` holds; an evaluation error dead-letters the event once per sink. */
@@ -614,6 +619,8 @@ export class Pipeline {
         subject: meta.subject,
         headers: meta.headers,
         data: encodeJson(event),
+        // The meta is the message the window last absorbed (interim, see InboundMessage).
+        tokenSeparator: (meta as Partial<InboundMessage>).tokenSeparator,
       };
       const outcome = this.#run(event, msg, index + 1);
       if (this.#ordered) this.#enqueue(msg, outcome, event, undefined, true);

@@ -13,6 +13,11 @@ export interface InboundMessage {
   readonly data: Uint8Array;
   readonly headers?: HeaderSource | undefined;
   /**
+   * Separator of the subject's tokens for `_tokens` (filters, sink templates): "." when absent
+   * (NATS), "/" for MQTT topics. (Interim, until the registry's `tokenSeparator` reaches the engine.)
+   */
+  readonly tokenSeparator?: string | undefined;
+  /**
    * Answers the message (a request): present only on messages that carry a reply address and come
    * from a source that can answer them (core NATS), so plain events cost nothing. Used by
    * `reply: true` pipelines; returns why the answer could not be sent, if it could not.

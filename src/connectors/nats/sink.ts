@@ -52,7 +52,7 @@ export class NatsSink implements Sink {
   ): SendFailure | undefined {
     const subject = this.#template.isStatic
       ? this.#template.source
-      : this.#template.render(event, msg.subject);
+      : this.#template.render(event, msg.subject, msg.tokenSeparator);
     if (isRenderFailure(subject)) return { kind: "template", reason: subject.failure };
     const source = this.#passHeaders ? msg.headers as MsgHdrs | undefined : undefined;
     if (this.#msgId) {

@@ -43,10 +43,11 @@ export interface SubjectTemplate {
   /** True when the template has no placeholders (then render returns the literal without work). */
   readonly isStatic: boolean;
   /**
-   * Renders the subject for an event received on `subject`. Returns the subject string, or a
+   * Renders the subject for an event received on `subject` (tokens separated by `separator`,
+   * "." by default; "/" for an MQTT topic). Returns the subject string, or a
    * RenderFailure when a value is missing or not a valid token. Never throws.
    */
-  render(event: unknown, subject: string): string | RenderFailure;
+  render(event: unknown, subject: string, separator?: string): string | RenderFailure;
 }
 
 /** Tells a render result apart without a cast, so the hot path stays a single `typeof` check. */
@@ -164,10 +165,10 @@ class CompiledTemplate implements SubjectTemplate {
     this.#usesTokens = placeholders.some((p) => p.path === undefined);
   }
 
-  render(event: unknown, subject: string): string | RenderFailure {
+  render(event: unknown, subject: string, separator = "."): string | RenderFailure {
     if (this.isStatic) return this.source;
     try {
-      return this.#render(event, subject);
+      return this.#render(event, subject, separator);
     } catch (error) {
       // Only exotic events (proxies, throwing getters) get here; JSON.parse output never does.
       const reason = error instanceof Error ? error.message : String(error);
@@ -175,10 +176,11 @@ class CompiledTemplate implements SubjectTemplate {
     }
   }
 
-  #render(event: unknown, subject: string): string | RenderFailure {
+  #render(event: unknown, subject: string, separator: string): string | RenderFailure {
     const literals = this.#literals;
     const placeholders = this.#placeholders;
-    const tokens = this.#usesTokens ? subject.split(".") : undefined;
+    // The source's separator: "." for a NATS subject, "/" for an MQTT topic.
+    const tokens = this.#usesTokens ? subject.split(separator) : undefined;
     let out = literals[0] as string;
     for (let i = 0; i < placeholders.length; i++) {
       const placeholder = placeholders[i] as Placeholder;

@@ -1,0 +1,16 @@
+/**
+ * MQTT.js, loaded without touching the environment. Its dependencies read it while they load —
+ * `debug` enumerates all of it, `readable-stream` reads READABLE_STREAM — which would make every
+ * Sluice need an unrestricted `--allow-env`. Those reads only pick debug-logging and stream-
+ * implementation switches that Sluice does not use, so `env_shield.ts` (evaluated just before
+ * "mqtt") gives them an empty environment and the real one is restored right after. Nothing of
+ * MQTT.js reads the environment later: Sluice builds the sockets itself (see `client.ts`).
+ *
+ * @module
+ */
+import { restoreEnv } from "./env_shield.ts";
+import { MqttClient } from "mqtt";
+
+restoreEnv();
+
+export { MqttClient };
