@@ -24,7 +24,8 @@
  *
  * Usage: `deno run -A bench/mqtt_nodered.ts [--events N] [--reps N] [--impls a,b,c] [--live]`
  * (defaults 200000, 3, sluice,baseline,nodered). Node-RED and Node 22 are installed into
- * `bench/.cache/node-red` on the first run (npm). Results: `bench/results/mqtt_nodered.{json,md}`.
+ * `bench/.cache/node-red` on the first run (npm). Results: `bench/results/mqtt_nodered.{json,md}`
+ * (`mqtt_nodered_live.*` with `--live`).
  *
  * @module
  */
@@ -39,6 +40,7 @@ import {
   NodeRed,
   type NodeRedInstall,
 } from "./_nodered.ts";
+import { formatFiles } from "./_report.ts";
 import { CLOCK_TICKS_PER_S, cpuTicks, machine, procStatus } from "./_proc.ts";
 import { BENCH, log } from "./_runner.ts";
 import { buildPool, expectedOutputs, MQTT, scenario } from "./_scenarios.ts";
@@ -229,10 +231,6 @@ export function markdown(
   meta: Record<string, unknown>,
   runs: Partial<Record<MqttImpl, MqttRun[]>>,
 ) {
-  const m = (impl: MqttImpl, pick: (r: MqttRun) => number) => {
-    const rs = runs[impl];
-    return rs && rs.length ? median(rs.map(pick)) : NaN;
-  };
   const lines = [
     `# MQTT → filter → MQTT: Sluice, hand-written MQTT.js, Node-RED`,
     "",
@@ -259,18 +257,26 @@ export function markdown(
   }
   lines.push(
     "",
-    "| ratio (medians) | events/s | CPU per event | peak RSS |",
+    "| ratio (per repetition) | events/s | CPU per event | peak RSS |",
     "|---|---:|---:|---:|",
   );
-  const ratio = (a: MqttImpl, b: MqttImpl) =>
-    `| ${a} / ${b} | ${f2(m(a, (r) => r.eventsPerS) / m(b, (r) => r.eventsPerS))}× | ${
-      f2(m(a, (r) => r.cpuUsPerEvent) / m(b, (r) => r.cpuUsPerEvent))
-    }× | ${f2(m(a, (r) => r.peakRssMiB) / m(b, (r) => r.peakRssMiB))}× |`;
-  lines.push(
-    ratio("sluice", "baseline"),
-    ratio("sluice", "nodered"),
-    ratio("baseline", "nodered"),
-  );
+  // Ratios within each repetition (both programs ran minutes apart, not hours), then their median.
+  const ratio = (a: MqttImpl, b: MqttImpl, pick: (r: MqttRun) => number) => {
+    const as = runs[a] ?? [];
+    const bs = runs[b] ?? [];
+    const per = as.slice(0, bs.length).map((r, k) => pick(r) / pick(bs[k]!));
+    const x = summarize(per);
+    return x.n <= 1 ? `${f2(x.median)}×` : `${f2(x.median)}× (${f2(x.min)}–${f2(x.max)})`;
+  };
+  for (const [a, b] of [["sluice", "baseline"], ["sluice", "nodered"], ["baseline", "nodered"]]) {
+    if (!runs[a as MqttImpl]?.length || !runs[b as MqttImpl]?.length) continue;
+    const row = (pick: (r: MqttRun) => number) => ratio(a as MqttImpl, b as MqttImpl, pick);
+    lines.push(
+      `| ${a} / ${b} | ${row((r) => r.eventsPerS)} | ${row((r) => r.cpuUsPerEvent)} | ${
+        row((r) => r.peakRssMiB)
+      } |`,
+    );
+  }
   lines.push(
     "",
     `Publisher rate (median): ${
@@ -345,14 +351,16 @@ async function main(): Promise<void> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   const out = `${BENCH}results`;
+  const name = args.live ? "mqtt_nodered_live" : "mqtt_nodered";
   await Deno.mkdir(out, { recursive: true });
   await Deno.writeTextFile(
-    `${out}/mqtt_nodered.json`,
+    `${out}/${name}.json`,
     JSON.stringify({ meta, runs }, null, 2) + "\n",
   );
   const md = markdown(meta, runs);
-  await Deno.writeTextFile(`${out}/mqtt_nodered.md`, md);
-  log(`\n${md}\nwritten to bench/results/mqtt_nodered.{json,md}`);
+  await Deno.writeTextFile(`${out}/${name}.md`, md);
+  await formatFiles([`${out}/${name}.json`, `${out}/${name}.md`]);
+  log(`\n${md}\nwritten to bench/results/${name}.{json,md}`);
 }
 
 if (import.meta.main) await main();
