@@ -5,9 +5,9 @@
  *   scenario's pool with QoS 0 on `sensors/temperature/<zone>/<sensor>`, waiting every
  *   {@linkcode FLUSH_EVERY} until the socket took what was written, so its own memory stays flat;
  *   logs `published`.
- * - `mqtt_flood.ts count <url> <expected>` subscribes to `alerts/#` with QoS 0, logs `started`,
- *   and once `expected` messages have arrived (or none for {@linkcode IDLE_MS}) logs `counted`
- *   with the time from the first to the last arrival.
+ * - `mqtt_flood.ts count <url> <expected> [idle-ms]` subscribes to `alerts/#` with QoS 0, logs
+ *   `started`, and once `expected` messages have arrived (or none for `idle-ms`, by default
+ *   {@linkcode IDLE_MS}) logs `counted` with the time from the first to the last arrival.
  *
  * @module
  */
@@ -43,7 +43,7 @@ async function publish(url: string, s: Scenario, events: number): Promise<void> 
   report("published", { events, ms: performance.now() - start });
 }
 
-async function count(url: string, expected: number): Promise<void> {
+async function count(url: string, expected: number, idleMs = IDLE_MS): Promise<void> {
   const client = await mqtt.connectAsync(url, {
     clientId: "bench-count",
     clean: true,
@@ -62,7 +62,7 @@ async function count(url: string, expected: number): Promise<void> {
   await client.subscribeAsync(MQTT.outputFilter, { qos: 0 });
   report("started");
   const idle = setInterval(() => {
-    if (n > 0 && performance.now() - last > IDLE_MS) resolve();
+    if (n > 0 && performance.now() - last > idleMs) resolve();
   }, 250);
   await done;
   clearInterval(idle);
@@ -71,11 +71,13 @@ async function count(url: string, expected: number): Promise<void> {
 }
 
 if (import.meta.main) {
-  const [mode, url, a, b] = Deno.args;
+  const [mode, url, a, b, c] = Deno.args;
   if (mode === "publish" && url && a && b) await publish(url, scenario(a), Number(b));
-  else if (mode === "count" && url && a) await count(url, Number(a));
+  else if (mode === "count" && url && a) await count(url, Number(a), b ? Number(b) : undefined);
   else {
-    report("usage: mqtt_flood.ts publish <url> <scenario> <events> | count <url> <expected>");
+    report(
+      "usage: mqtt_flood.ts publish <url> <scenario> <events> | count <url> <expected> [idle-ms]",
+    );
     Deno.exit(2);
   }
 }
