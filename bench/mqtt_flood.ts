@@ -71,7 +71,7 @@ async function count(url: string, expected: number, idleMs = IDLE_MS): Promise<v
 }
 
 if (import.meta.main) {
-  const [mode, url, a, b, c] = Deno.args;
+  const [mode, url, a, b] = Deno.args;
   if (mode === "publish" && url && a && b) await publish(url, scenario(a), Number(b));
   else if (mode === "count" && url && a) await count(url, Number(a), b ? Number(b) : undefined);
   else {
