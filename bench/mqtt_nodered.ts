@@ -11,7 +11,9 @@
  * publisher is done: the events wait in the broker and the program drains them at its own pace.
  * On two cores a publisher that runs at the same time competes for the CPU and, at 35–50k
  * events/s, caps the faster programs (measured): what would be measured is the publisher.
- * `--live` floods while the program runs instead (the publisher's rate is in the report). Measured:
+ * `--live` floods while the program runs instead (the publisher's rate is in the report);
+ * `--rate R` publishes at a steady R events/s while the program runs: what a gateway sees in
+ * service, where CPU per event and memory matter more than the ceiling. Measured:
  * events/s over the first to the last output at the counter (every expected output must arrive),
  * the program's CPU time (user + system, `/proc/<pid>/stat`) over the flood per input event, its
  * peak RSS (`VmHWM`) and its RSS when idle. QoS 0 on every hop. The order of the programs rotates
@@ -22,10 +24,11 @@
  * `max_queued_messages 0` (no limit): the backlog waits in the broker, nothing is lost, and the
  * rate measured is the consumer's.
  *
- * Usage: `deno run -A bench/mqtt_nodered.ts [--events N] [--reps N] [--impls a,b,c] [--live]`
+ * Usage: `deno run -A bench/mqtt_nodered.ts [--events N] [--reps N] [--impls a,b,c]
+ * [--live | --rate R]`
  * (defaults 200000, 3, sluice,baseline,nodered). Node-RED and Node 22 are installed into
  * `bench/.cache/node-red` on the first run (npm). Results: `bench/results/mqtt_nodered.{json,md}`
- * (`mqtt_nodered_live.*` with `--live`).
+ * (`mqtt_nodered_live.*` with `--live`, `mqtt_nodered_rate<R>.*` with `--rate R`).
  *
  * @module
  */
@@ -78,6 +81,12 @@ const READY_TIMEOUT_MS = 60_000;
  * went quiet for more than 5 s (the counter's default) in a run on a heavily loaded host.
  */
 const COUNTER_IDLE_MS = 30_000;
+
+/**
+ * How the events are offered: all at once while the program is paused (`backlog`), as a flood
+ * while it runs (`live`), or at a steady rate in events/s.
+ */
+type Mode = "backlog" | "live" | number;
 
 /** One run of one program. */
 export interface MqttRun {
@@ -179,8 +188,9 @@ async function run(
   configDir: string,
   install: NodeRedInstall | undefined,
   events: number,
-  paused: boolean,
+  mode: Mode,
 ): Promise<MqttRun> {
+  const paused = mode === "backlog";
   const s = scenario("mqtt-filter");
   const expected = expectedOutputs(s, buildPool(s), events);
   // Node-RED slows down as its backlog grows (4,662 events/s over 500,000 events, loaded host).
@@ -203,7 +213,13 @@ async function run(
   // Paused, the program reads nothing: the flood waits in the broker, and the program then
   // drains it at its own pace, with the publisher no longer competing for the CPU.
   if (paused) Deno.kill(program.pid, "SIGSTOP");
-  await using publisher = child("mqtt_flood.ts", ["publish", broker.url, s.name, String(events)]);
+  await using publisher = child("mqtt_flood.ts", [
+    "publish",
+    broker.url,
+    s.name,
+    String(events),
+    ...(typeof mode === "number" ? [String(mode)] : []),
+  ]);
   const published = await publisher.waitForMsg("published", timeout);
   if (paused) Deno.kill(program.pid, "SIGCONT");
   const counted = await counter.waitForMsg("counted", timeout).catch((e) => {
@@ -264,7 +280,9 @@ export function markdown(
     `mosquitto ${meta.mosquitto}. Median (min–max). QoS 0 on every hop. ` +
     (meta.mode === "live"
       ? "Live: the flood runs while the program does."
-      : "Backlog: the program was paused during the flood and drained it from the broker."),
+      : meta.mode === "backlog"
+      ? "Backlog: the program was paused during the flood and drained it from the broker."
+      : `Paced: the events are published at a steady ${meta.mode} events/s.`),
     "",
     "| program | events/s | CPU µs/event | peak RSS MiB | idle RSS MiB | ready ms | outputs |",
     "|---|---:|---:|---:|---:|---:|---:|",
@@ -328,6 +346,7 @@ async function main(): Promise<void> {
       reps: { type: "string" },
       impls: { type: "string" },
       live: { type: "boolean" },
+      rate: { type: "string" },
     },
   });
   const events = Number(args.events ?? 200_000);
@@ -336,6 +355,11 @@ async function main(): Promise<void> {
   for (const i of impls) {
     if (!IMPLS.includes(i)) throw new RangeError(`--impls: unknown "${i}": ${IMPLS.join(", ")}`);
   }
+  const rate = args.rate === undefined ? undefined : Number(args.rate);
+  if (rate !== undefined && !(rate > 0)) {
+    throw new RangeError(`--rate must be a positive number of events/s, got ${args.rate}`);
+  }
+  const mode: Mode = rate ?? (args.live ? "live" : "backlog");
   if (!Number.isInteger(events) || events < 1000 || events % 1000 !== 0) {
     throw new RangeError(`--events must be a positive multiple of 1000, got ${args.events}`);
   }
@@ -351,7 +375,7 @@ async function main(): Promise<void> {
     reps,
     machine: `${mach.nproc} × ${mach.cpu}, Deno ${mach.deno}`,
     mosquitto: await mosquittoVersion(),
-    mode: args.live ? "live" : "backlog",
+    mode,
   };
   const runs: Partial<Record<MqttImpl, MqttRun[]>> = {};
   try {
@@ -362,7 +386,7 @@ async function main(): Promise<void> {
       // Rotate the order, so that no program always runs first on a cooler machine.
       const order = impls.map((_, k) => impls[(k + rep) % impls.length]!);
       for (const impl of order) {
-        const r = await run(impl, broker, dir, install, events, !args.live);
+        const r = await run(impl, broker, dir, install, events, mode);
         (runs[impl] ??= []).push(r);
         log(
           `rep ${rep + 1} ${impl.padEnd(8)} ${f0(r.eventsPerS).padStart(8)} ev/s  cpu ${
@@ -377,7 +401,11 @@ async function main(): Promise<void> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   const out = `${BENCH}results`;
-  const name = args.live ? "mqtt_nodered_live" : "mqtt_nodered";
+  const name = mode === "live"
+    ? "mqtt_nodered_live"
+    : mode === "backlog"
+    ? "mqtt_nodered"
+    : `mqtt_nodered_rate${mode}`;
   await Deno.mkdir(out, { recursive: true });
   await Deno.writeTextFile(
     `${out}/${name}.json`,
