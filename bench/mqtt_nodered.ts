@@ -99,6 +99,8 @@ export interface MqttRun {
   /** The publisher's rate, to show it outran the program. */
   publishEventsPerS: number;
   cpuUsPerEvent: number;
+  /** mosquitto's CPU time over the same interval, per event. */
+  brokerCpuUsPerEvent: number;
   peakRssMiB: number;
   idleRssMiB: number;
   /** From spawn to the broker logging the program's subscription. */
@@ -161,6 +163,17 @@ async function start(
   };
 }
 
+/** The broker's process id: the mosquitto whose command line names its configuration file. */
+async function pidOf(broker: Mosquitto): Promise<number> {
+  const conf = `${broker.dir}/mosquitto.conf`;
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const cmdline = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    if (cmdline.split("\0").includes(conf)) return Number(e.name);
+  }
+  throw new Error(`No process runs mosquitto with "${conf}"`);
+}
+
 /** How many times the broker logged `id` subscribing to the source filter. */
 function subscriptions(broker: Mosquitto, id: string): number {
   const line = ` ${id} 0 ${MQTT.sourceFilter}`;
@@ -210,6 +223,8 @@ async function run(
   await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
   const idle = await procStatus(program.pid);
   const cpu0 = await cpuTicks(program.pid);
+  const brokerPid = await pidOf(broker);
+  const broker0 = await cpuTicks(brokerPid);
   // Paused, the program reads nothing: the flood waits in the broker, and the program then
   // drains it at its own pace, with the publisher no longer competing for the CPU.
   if (paused) Deno.kill(program.pid, "SIGSTOP");
@@ -227,6 +242,7 @@ async function run(
     throw e;
   });
   const cpu1 = await cpuTicks(program.pid);
+  const broker1 = await cpuTicks(brokerPid);
   const peak = await procStatus(program.pid);
   await program.stop();
   const received = Number(counted.received);
@@ -238,6 +254,7 @@ async function run(
     consumed: program.consumed(),
     publishEventsPerS: events / (Number(published.ms) / 1000),
     cpuUsPerEvent: ((cpu1 - cpu0) / CLOCK_TICKS_PER_S) * 1e6 / events,
+    brokerCpuUsPerEvent: ((broker1 - broker0) / CLOCK_TICKS_PER_S) * 1e6 / events,
     peakRssMiB: peak.hwmKiB / 1024,
     idleRssMiB: idle.rssKiB / 1024,
     readyMs,
@@ -284,8 +301,8 @@ export function markdown(
       ? "Backlog: the program was paused during the flood and drained it from the broker."
       : `Paced: the events are published at a steady ${meta.mode} events/s.`),
     "",
-    "| program | events/s | CPU µs/event | peak RSS MiB | idle RSS MiB | ready ms | outputs |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| program | events/s | CPU µs/event | broker CPU µs/event | peak RSS MiB | idle RSS MiB | ready ms | outputs |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const impl of IMPLS) {
     const rs = runs[impl];
@@ -294,9 +311,9 @@ export function markdown(
     lines.push(
       `| ${TITLES[impl]} | ${cell(rs, (r) => r.eventsPerS, f0)} | ${
         cell(rs, (r) => r.cpuUsPerEvent, f1)
-      } | ${cell(rs, (r) => r.peakRssMiB, f0)} | ${cell(rs, (r) => r.idleRssMiB, f0)} | ${
-        cell(rs, (r) => r.readyMs, f0)
-      } | ${lost === 0 ? "all" : `${lost} lost`} |`,
+      } | ${cell(rs, (r) => r.brokerCpuUsPerEvent, f1)} | ${cell(rs, (r) => r.peakRssMiB, f0)} | ${
+        cell(rs, (r) => r.idleRssMiB, f0)
+      } | ${cell(rs, (r) => r.readyMs, f0)} | ${lost === 0 ? "all" : `${lost} lost`} |`,
     );
   }
   lines.push(
@@ -391,9 +408,11 @@ async function main(): Promise<void> {
         log(
           `rep ${rep + 1} ${impl.padEnd(8)} ${f0(r.eventsPerS).padStart(8)} ev/s  cpu ${
             f1(r.cpuUsPerEvent)
-          } µs/ev  peak ${f0(r.peakRssMiB)} MiB  idle ${f0(r.idleRssMiB)} MiB  ready ${
-            f0(r.readyMs)
-          } ms  out ${r.received}/${r.expected}  publisher ${f0(r.publishEventsPerS)} ev/s`,
+          } µs/ev (broker ${f1(r.brokerCpuUsPerEvent)})  peak ${f0(r.peakRssMiB)} MiB  idle ${
+            f0(r.idleRssMiB)
+          } MiB  ready ${f0(r.readyMs)} ms  out ${r.received}/${r.expected}  publisher ${
+            f0(r.publishEventsPerS)
+          } ev/s`,
         );
       }
     }
