@@ -86,7 +86,7 @@ const COUNTER_IDLE_MS = 30_000;
  * How the events are offered: all at once while the program is paused (`backlog`), as a flood
  * while it runs (`live`), or at a steady rate in events/s.
  */
-type Mode = "backlog" | "live" | number;
+export type Mode = "backlog" | "live" | number;
 
 /** One run of one program. */
 export interface MqttRun {
@@ -355,9 +355,24 @@ async function mosquittoVersion(): Promise<string> {
   return /version (\S+)/.exec(text)?.[1] ?? "unknown";
 }
 
-async function main(): Promise<void> {
+/** The command line of the comparison. */
+export interface MqttOptions {
+  events: number;
+  reps: number;
+  impls: MqttImpl[];
+  mode: Mode;
+}
+
+/**
+ * Parses the command line.
+ *
+ * @param argv The arguments.
+ * @returns The options, defaults filled in.
+ * @throws {RangeError} On an unknown program, a bad number, or `--live` with `--rate`.
+ */
+export function mqttOptions(argv: readonly string[]): MqttOptions {
   const { values: args } = parseArgs({
-    args: Deno.args,
+    args: [...argv],
     options: {
       events: { type: "string" },
       reps: { type: "string" },
@@ -367,19 +382,31 @@ async function main(): Promise<void> {
     },
   });
   const events = Number(args.events ?? 200_000);
-  const reps = Number(args.reps ?? 3);
-  const impls = (args.impls?.split(",") ?? [...IMPLS]) as MqttImpl[];
-  for (const i of impls) {
-    if (!IMPLS.includes(i)) throw new RangeError(`--impls: unknown "${i}": ${IMPLS.join(", ")}`);
-  }
-  const rate = args.rate === undefined ? undefined : Number(args.rate);
-  if (rate !== undefined && !(rate > 0)) {
-    throw new RangeError(`--rate must be a positive number of events/s, got ${args.rate}`);
-  }
-  const mode: Mode = rate ?? (args.live ? "live" : "backlog");
   if (!Number.isInteger(events) || events < 1000 || events % 1000 !== 0) {
     throw new RangeError(`--events must be a positive multiple of 1000, got ${args.events}`);
   }
+  const reps = Number(args.reps ?? 3);
+  if (!Number.isInteger(reps) || reps < 1) {
+    throw new RangeError(`--reps must be a positive integer, got ${args.reps}`);
+  }
+  const impls = (args.impls?.split(",") ?? [...IMPLS]) as MqttImpl[];
+  for (const i of impls) {
+    if (!IMPLS.includes(i)) {
+      throw new RangeError(`--impls: unknown program "${i}": expected ${IMPLS.join(", ")}`);
+    }
+  }
+  const rate = args.rate === undefined ? undefined : Number(args.rate);
+  if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) {
+    throw new RangeError(`--rate must be a positive number of events/s, got ${args.rate}`);
+  }
+  if (rate !== undefined && args.live) {
+    throw new RangeError("--live and --rate exclude each other: --live floods, --rate paces");
+  }
+  return { events, reps, impls, mode: rate ?? (args.live ? "live" : "backlog") };
+}
+
+async function main(): Promise<void> {
+  const { events, reps, impls, mode } = mqttOptions(Deno.args);
   const install = impls.includes("nodered")
     ? await installNodeRed(`${BENCH}.cache/node-red`)
     : undefined;
