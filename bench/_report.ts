@@ -229,6 +229,28 @@ export function markdown(res: Results): string {
       );
     }
     lines.push("", ...tp.map(([name]) => `- ${name}: ${scenario(name).title}`), "");
+    const losses = tp.flatMap(([name, r]) =>
+      (["baseline", "sluice"] as const).flatMap((impl) =>
+        (r[impl] ?? []).map((x, i) => ({ name, impl, rep: i + 1, x })).filter((l) =>
+          lostIn(l.x) !== 0
+        )
+      )
+    );
+    if (losses.length > 0) {
+      lines.push(
+        "Runs with a loss:",
+        "",
+        ...losses.map(({ name, impl, rep, x }) =>
+          `- ${name}, ${impl}, repetition ${rep}: ${fmtInt(x.received)} of ${
+            fmtInt(x.expected)
+          } outputs received, ${fmtInt(x.consumed)} of ${fmtInt(x.events)} events consumed` +
+          (x.sinkErrors ? `, ${fmtInt(x.sinkErrors)} sink errors` : "") +
+          (x.sent === undefined ? "" : `; the program says it sent ${fmtInt(x.sent)}`) +
+          (x.slowConsumers ? `; nats-server cut off ${x.slowConsumers} slow consumer(s)` : "")
+        ),
+        "",
+      );
+    }
     const js = tp.filter(isJs);
     if (js.length > 0) lines.push(...jetstreamTable(res, js));
   }

@@ -49,6 +49,13 @@ export interface ThroughputRun {
   ingestEventsPerS?: number;
   /** JetStream sink: messages in the sink stream after the run. */
   stored?: number;
+  /**
+   * Slow consumers nats-server counted during the run: a receiver (the counter, or the program
+   * under test) fell so far behind that the server dropped messages to it.
+   */
+  slowConsumers?: number;
+  /** Events the program says it passed or dead-lettered, from its summary. */
+  sent?: number;
 }
 
 /** Events or outputs a run did not account for: 0 in every valid run. */

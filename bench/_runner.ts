@@ -96,6 +96,14 @@ export class Bench {
     });
   }
 
+  /** The environment of Sluice: the brokers' URLs its configuration names. */
+  #env(s: Scenario): Record<string, string> {
+    return {
+      NATS_URL: this.#server.url,
+      ...(s.transport === "mqtt" ? { MQTT_URL: this.#mqttUrl } : {}),
+    };
+  }
+
   /** Spawns the consumer under test. */
   #consumer(impl: Impl, s: Scenario, profile = false): SluiceProcess {
     if (impl === "baseline" && s.transport === "mqtt") {
@@ -120,10 +128,7 @@ export class Bench {
         ...SLUICE_FLAGS,
         `--allow-write=${this.#data}`,
       ],
-      env: {
-        NATS_URL: this.#server.url,
-        ...(s.transport === "mqtt" ? { MQTT_URL: this.#mqttUrl } : {}),
-      },
+      env: this.#env(s),
     });
   }
 
@@ -151,7 +156,7 @@ export class Bench {
       await using check = SluiceProcess.start(["check", dir], {
         runtime: ["deno"],
         denoFlags: [...SLUICE_FLAGS, `--allow-write=${this.#data}`],
-        env: { NATS_URL: this.#server.url },
+        env: this.#env(s),
       });
       const status = await check.status;
       if (status.code !== 0) {
@@ -250,6 +255,7 @@ export class Bench {
       await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
       idle = await procStatus(consumer.pid);
     }
+    const slow0 = (await this.#server.varz())["slow_consumers"];
     const cpu0 = await cpuTicks(consumer.pid);
     // The server's CPU: nats-server's; the MQTT scenario's broker is not measured.
     const serverPid = s.transport === "mqtt" ? undefined : this.#server.pid!;
@@ -272,6 +278,7 @@ export class Bench {
     const cpu1 = await cpuTicks(consumer.pid);
     const server1 = serverPid === undefined ? NaN : await cpuTicks(serverPid);
     const peak = await procStatus(consumer.pid);
+    const slowConsumers = (await this.#server.varz())["slow_consumers"] - slow0;
     await consumer.stop(30_000);
     const sums = summaries(consumer.records);
     const total = (f: (r: LogRecord) => unknown) => sums.reduce((n, r) => n + Number(f(r) ?? 0), 0);
@@ -308,6 +315,8 @@ export class Bench {
       idleRssMiB: idle ? idle.rssKiB / 1024 : NaN,
       cpuUsPerEvent: ((cpu1 - cpu0) / CLOCK_TICKS_PER_S) * 1e6 / events,
       serverCpuUsPerEvent: ((server1 - server0) / CLOCK_TICKS_PER_S) * 1e6 / events,
+      slowConsumers,
+      sent: total((r) => Number(r.passed ?? 0) + Number(r["dead_lettered"] ?? 0)),
       ...js,
     };
     if (lostIn(run) !== 0) {
@@ -317,7 +326,11 @@ export class Bench {
           (run.serverAcked === undefined
             ? ""
             : `, server ack floor ${run.serverAcked}, ${run.serverPending} pending`) +
-          (run.stored === undefined ? "" : `, ${run.stored} stored`),
+          (run.stored === undefined ? "" : `, ${run.stored} stored`) +
+          `; the program says it sent ${run.sent}` +
+          (slowConsumers > 0
+            ? `; nats-server cut off ${slowConsumers} slow consumer(s): a receiver fell behind`
+            : ""),
       );
     }
     return run;

@@ -17,7 +17,7 @@
  * @module
  */
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { DEDUPE, MARKS, WINDOW } from "./_scenarios.ts";
+import { DEDUPE, MARKS, movedBy, WINDOW } from "./_scenarios.ts";
 
 /** What a pipeline of the baseline counts, reported in its summary like Sluice's. */
 export interface Counts {
@@ -73,7 +73,7 @@ export function mapDedupe(nc: NatsConnection, c: Counts, sink: string): Callback
       const prev = last.get(key);
       if (prev !== undefined) last.delete(key);
       else if (last.size >= DEDUPE.maxKeys) last.delete(last.keys().next().value!);
-      if (prev === undefined || Math.abs(value - prev) >= DEDUPE.deadband) {
+      if (prev === undefined || movedBy(prev, value, DEDUPE.deadband)) {
         last.set(key, value);
         c.passed++;
         nc.publish(sink, encoder.encode(JSON.stringify(e)));

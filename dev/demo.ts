@@ -8,7 +8,9 @@
  * energy meters on three sites, and prints what Sluice publishes: alerts (`alerts.>`), per-site
  * readings (`sites.>`), alarms routed by `when` (`alarms.>`), what goes up the uplink
  * (`uplink.>`: temperatures reported by exception, per-site meter averages per minute) and dead
- * letters (`dlq.>`, with their `Sluice-Error` header). Stops on Ctrl-C or after N seconds
+ * letters (`dlq.>`, with their `Sluice-Error` header). Where mosquitto is installed it also runs the
+ * MQTT gateway of `examples/gateway/` (two devices on a local broker, a second Sluice reporting
+ * them to the NATS uplink on `gw-01.>`). Stops on Ctrl-C or after N seconds
  * (default 20) and shows Sluice's per-pipeline summary.
  *
  * Permissions (see the `demo` task in deno.json): `--allow-run` is not narrowed to a list because
@@ -22,6 +24,8 @@
 
 import { parseArgs } from "node:util";
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import mqtt, { type MqttClient } from "mqtt";
+import { Mosquitto } from "./mosquitto.ts";
 import { NatsServer, NatsServerNotFoundError } from "./nats_server.ts";
 
 /** The repository root: Sluice runs there, with its example configuration. */
@@ -133,7 +137,11 @@ async function runDemo(stopRequested: Promise<string>): Promise<number> {
   await using _server = server;
   say(`nats-server listening on ${server.url} (monitoring ${server.monitorUrl})`);
 
-  await using sluice = new SluiceChild(server.url);
+  await using sluice = new SluiceChild("sluice", ["connectors/", "pipelines/"], {
+    NATS_URL: server.url,
+    UPLINK_URL: server.url,
+    SLUICE_CLIENT_NAME: "sluice-demo-gateway",
+  });
   say(`Sluice starting: ${sluice.commandLine}`);
   const started = await within(
     Promise.race([
@@ -157,12 +165,13 @@ async function runDemo(stopRequested: Promise<string>): Promise<number> {
   const watching = watchOutputs(nc);
   await nc.flush();
   say(
-    `watching alerts.>, sites.>, alarms.>, uplink.> and dlq.>; the fleet sends ` +
+    `watching alerts.>, sites.>, alarms.>, uplink.>, gw-01.> and dlq.>; the fleet sends ` +
       `${1000 / PUBLISH_INTERVAL_MS}/s readings and meter values`,
   );
 
   const fleet = new Fleet(nc);
   fleet.start();
+  await using gateway = await startMqttGateway(server.url);
   const reason = await Promise.race([
     stopRequested,
     sluice.exited.then((s) => `Sluice exited unexpectedly with code ${s.code}`),
@@ -171,6 +180,7 @@ async function runDemo(stopRequested: Promise<string>): Promise<number> {
   await nc.flush();
   say(`stopping (${reason}); the fleet sent ${fleet.sent} readings`);
 
+  await gateway?.stop();
   const status = await sluice.stop(SLUICE_STOP_TIMEOUT_MS);
   // Sluice delivers its in-flight events before it exits: collect them, then close.
   await nc.drain();
@@ -209,6 +219,7 @@ function watchOutputs(nc: NatsConnection): Promise<void> {
     nc.subscribe("sites.>", { callback: print("SITE") }),
     nc.subscribe("alarms.>", { callback: print("ALARM") }),
     nc.subscribe("uplink.>", { callback: print("UP") }),
+    nc.subscribe("gw-01.>", { callback: print("GW") }),
     nc.subscribe("dlq.>", { callback: print("DLQ") }),
   ];
   return Promise.all(subs.map((s) => s.closed)).then(() => {});
@@ -222,6 +233,15 @@ function describe(msg: Msg): string {
     const event: unknown = JSON.parse(text);
     if (typeof event === "object" && event !== null) {
       const e = event as Record<string, unknown>;
+      if (e.window_start !== undefined && e.temperature_avg !== undefined) {
+        const partial = e.partial ? " (partial, at stop)" : "";
+        return `${e.key}: ${e.readings} readings, avg ${
+          formatNumber(e.temperature_avg)
+        } °C${partial}`;
+      }
+      if (e.device !== undefined && e.temperature !== undefined) {
+        return `${e.device} (MQTT)  ${formatNumber(e.temperature)} °C`;
+      }
       if (e.window_start !== undefined) {
         const partial = e.partial ? " (partial, at stop)" : "";
         return `${e.key}: ${e.readings} readings, avg ${formatNumber(e.kwh_avg)} kWh, max ` +
@@ -265,6 +285,22 @@ class Fleet {
     this.#timer = undefined;
   }
 
+  /** Asks the convert-service pipeline (Sluice as a NATS service) and prints its answer. */
+  #askConverter(celsius: number): void {
+    const request = JSON.stringify({ celsius: Math.round(celsius * 10) / 10 });
+    this.#nc.request("svc.convert", request, { timeout: 2000 }).then(
+      (reply) => {
+        const error = reply.headers?.get("Sluice-Error");
+        console.log(
+          `${clock()}  REPLY svc.convert ${request} -> ${
+            error ? `error: ${error}` : reply.string()
+          }`,
+        );
+      },
+      (e: unknown) => say(`svc.convert request failed: ${e instanceof Error ? e.message : e}`),
+    );
+  }
+
   #publishNext(): void {
     const sensor = SENSORS[this.sent % SENSORS.length];
     if (!sensor) return;
@@ -290,6 +326,7 @@ class Fleet {
       });
     }
     this.#nc.publish(subject, payload);
+    if (sensor.kind === "temperature" && this.sent % 5 === 0) this.#askConverter(sensor.value);
     if (this.sent % 2 === 0) {
       const meter = METERS[(this.sent / 2) % METERS.length];
       if (!meter) return;
@@ -300,6 +337,81 @@ class Fleet {
       );
     }
   }
+}
+
+/**
+ * The MQTT side (examples/gateway): a local mosquitto, two devices publishing temperatures with
+ * QoS 1, and a second Sluice that reports them to the NATS uplink by exception and as one-minute
+ * averages through an outbox. Skipped, with a note, where mosquitto is not installed.
+ */
+class MqttGateway implements AsyncDisposable {
+  readonly #broker: Mosquitto;
+  readonly #sluice: SluiceChild;
+  readonly #devices: MqttClient;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #stopped = false;
+
+  constructor(broker: Mosquitto, sluice: SluiceChild, devices: MqttClient) {
+    this.#broker = broker;
+    this.#sluice = sluice;
+    this.#devices = devices;
+    const temperatures: Record<string, number> = { "d-1": 21, "d-2": 24 };
+    this.#timer = setInterval(() => {
+      for (const [device, value] of Object.entries(temperatures)) {
+        const next = clamp(value + (Math.random() - 0.5) * 0.6, 15, 30);
+        temperatures[device] = next;
+        devices.publish(
+          `sensors/${device}/temperature`,
+          JSON.stringify({ temperature: Math.round(next * 10) / 10 }),
+          { qos: 1 },
+        );
+      }
+    }, 500);
+  }
+
+  /** Stops the devices, then the gateway (which sends its partial averages), then the broker. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#devices.endAsync();
+    await this.#sluice.stop(SLUICE_STOP_TIMEOUT_MS);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await this.#sluice[Symbol.asyncDispose]();
+    await this.#broker[Symbol.asyncDispose]();
+  }
+}
+
+async function startMqttGateway(natsUrl: string): Promise<MqttGateway | undefined> {
+  let broker: Mosquitto;
+  try {
+    broker = await Mosquitto.start();
+  } catch (error) {
+    say(`no MQTT part: ${error instanceof Error ? error.message.split("\n")[0] : error}`);
+    say("(apt-get install mosquitto to see devices on MQTT reported to the NATS uplink)");
+    return undefined;
+  }
+  await Deno.remove("/tmp/sluice-gateway", { recursive: true }).catch(() => {});
+  const sluice = new SluiceChild(
+    "gw    ",
+    ["examples/gateway/"],
+    { MQTT_URL: broker.url, NATS_URL: natsUrl, SLUICE_CLIENT_ID: "demo-gw-01" },
+    ["--allow-write=/tmp/sluice-gateway"],
+  );
+  say(`mosquitto listening on ${broker.url}; MQTT gateway starting: ${sluice.commandLine}`);
+  const up = await within(sluice.started.then(() => true), SLUICE_START_TIMEOUT_MS);
+  if (!up) {
+    await sluice[Symbol.asyncDispose]();
+    await broker[Symbol.asyncDispose]();
+    say("the MQTT gateway did not start; continuing without it");
+    return undefined;
+  }
+  const devices = await mqtt.connectAsync(broker.url, { clientId: "demo-devices" });
+  say("two MQTT devices publish sensors/<device>/temperature twice a second (QoS 1)");
+  return new MqttGateway(broker, sluice, devices);
 }
 
 interface LogRecord {
@@ -318,27 +430,33 @@ class SluiceChild implements AsyncDisposable {
   readonly #stderrDone: Promise<void>;
   readonly #stdoutDone: Promise<void>;
 
-  constructor(natsUrl: string) {
+  /**
+   * @param label Prefix of its log lines.
+   * @param paths Config files and directories.
+   * @param env Its environment (NO_COLOR is added).
+   * @param flags Deno permissions beyond {@link SLUICE_FLAGS}.
+   */
+  constructor(
+    readonly label: string,
+    paths: readonly string[],
+    env: Record<string, string>,
+    flags: readonly string[] = [],
+  ) {
     const args = [
       "run",
       ...SLUICE_FLAGS,
+      ...flags,
       "src/main.ts",
       "run",
       "--log-format",
       "json",
-      "connectors/",
-      "pipelines/",
+      ...paths,
     ];
     this.commandLine = `deno ${args.join(" ")}`;
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: REPO_ROOT,
-      env: {
-        NATS_URL: natsUrl,
-        UPLINK_URL: natsUrl,
-        SLUICE_CLIENT_NAME: "sluice-demo-gateway",
-        NO_COLOR: "1",
-      },
+      env: { ...env, NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -350,17 +468,17 @@ class SluiceChild implements AsyncDisposable {
     this.#stderrDone = forEachLine(this.#child.stderr, (line) => {
       const record = parseRecord(line);
       if (!record) {
-        console.log(`${clock()}  sluice ${line}`);
+        console.log(`${clock()}  ${label} ${line}`);
         return;
       }
       this.records.push(record);
       if (record.msg === "started") started.resolve();
       if (record.msg !== "pipeline summary") {
-        console.log(`${clock()}  sluice ${formatRecord(record)}`);
+        console.log(`${clock()}  ${label} ${formatRecord(record)}`);
       }
     });
     this.#stdoutDone = forEachLine(this.#child.stdout, (line) => {
-      console.log(`${clock()}  sluice ${line}`);
+      console.log(`${clock()}  ${label} ${line}`);
     });
   }
 

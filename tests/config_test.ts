@@ -1030,6 +1030,7 @@ Deno.test("loadConfig() accepts the examples shipped in connectors/ and pipeline
   assert.deepEqual([...config.connectors.keys()], ["local", "uplink"]);
   assert.deepEqual([...config.pipelines.keys()].sort(), [
     "alarms",
+    "convert-service",
     "meter-averages",
     "site-routing",
     "temperature-alerts",
@@ -1056,13 +1057,13 @@ async function sluiceCheck(
 Deno.test("sluice check exits 0 on the shipped examples", async () => {
   const { code, out, err } = await sluiceCheck("connectors", "pipelines");
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
+  assert.equal(out, "ok: 2 connectors, 6 pipelines in 8 files\n");
 });
 
 Deno.test("sluice check reads connectors/ and pipelines/ when given no path", async () => {
   const { code, out, err } = await sluiceCheck();
   assert.equal(code, 0, err);
-  assert.equal(out, "ok: 2 connectors, 5 pipelines in 7 files\n");
+  assert.equal(out, "ok: 2 connectors, 6 pipelines in 8 files\n");
 });
 
 Deno.test("sluice check exits 2 on a bad file with the error line on stderr", async () => {

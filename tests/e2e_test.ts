@@ -360,7 +360,7 @@ pipelines:
 Deno.test("sluice check accepts the shipped examples", async () => {
   const result = await runSluice(["check"]);
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /^ok: 2 connectors, 5 pipelines in 7 files/);
+  assert.match(result.stdout, /^ok: 2 connectors, 6 pipelines in 8 files/);
 });
 
 Deno.test("sluice --version and --help exit 0, unknown commands exit 2", async () => {

@@ -179,9 +179,24 @@ Deno.test("the gateway example: device readings reach the uplink, commands reach
   sluice.signal("SIGTERM");
   assert.equal((await sluice.status).code, 0);
   await status.waitFor((m) => m.payload === "offline", 10_000, "the gateway's will");
+  // The second pipeline on the same topic filter got the reading too: its open one-minute window
+  // is sent, partial, on the graceful stop.
+  const average = await up.waitFor(
+    (m) => m.subject === "gw-01.temperature-1m.t-1",
+    10_000,
+    "the partial one-minute average",
+  );
+  const avg = average.json() as Record<string, unknown>;
+  assert.deepEqual([avg.key, avg.temperature_avg, avg.readings, avg.partial], [
+    "t-1",
+    21.5,
+    1,
+    true,
+  ]);
   // The implausible 999 was filtered out; only the command the test sent is beside the reading.
   assert.deepEqual(up.items.map((m) => m.subject), [
     "gw-01.temperature.t-1",
     "gw-01.commands.setpoint",
+    "gw-01.temperature-1m.t-1",
   ]);
 });

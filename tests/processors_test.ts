@@ -192,3 +192,10 @@ pipelines:
   assert.equal(p.sinks[0]!.when?.matches({ kw: 11 }, meta), true);
   assert.equal(p.sinks[1]!.when, undefined);
 });
+
+Deno.test("map keeps an event's own __proto__ field as a field, never as the prototype", () => {
+  const m = one({ map: { b: "a + 1.0" } });
+  const out = m.process(JSON.parse('{"__proto__": {"x": 1}, "a": 2}'), meta) as object;
+  assert.equal(Object.getPrototypeOf(out), Object.prototype);
+  assert.equal(JSON.stringify(out), '{"__proto__":{"x":1},"a":2,"b":3}');
+});

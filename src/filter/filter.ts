@@ -255,6 +255,8 @@ class CelExpression implements Expression {
   readonly #separator: string;
   /** Names the expression uses that are read from the event's own fields. */
   readonly #fields: readonly string[];
+  /** Reads the value directly for the commonest shapes (`field`, `a.b`, `_tokens[N]`). */
+  readonly #direct: Direct | undefined;
   // Messages of a subscription often share a subject; splitting it again costs more than comparing.
   #lastSubject = "";
   #lastTokens: readonly string[] = [""];
@@ -270,9 +272,14 @@ class CelExpression implements Expression {
     this.#headers = names.has("_headers");
     this.#separator = options.separator ?? ".";
     this.#fields = [...names].filter((n) => !RESERVED.has(n));
+    this.#direct = direct(program.ast, (subject) => this.#tokensOf(subject));
   }
 
   evaluate(event: unknown, meta: EventMeta): unknown {
+    if (this.#direct !== undefined) {
+      const value = this.#direct(event, meta);
+      if (value !== undefined) return value;
+    }
     const ctx = this.#ctx;
     if (this.#event) ctx.event = event;
     if (this.#subject) ctx._subject = meta.subject;
@@ -377,6 +384,47 @@ class CelFilter implements Filter {
     }
     return result;
   }
+}
+
+/**
+ * The value of an expression read straight from the event, or undefined when it cannot be (a
+ * missing field, a token out of range, an event that is not a plain object): the interpreter then
+ * evaluates it, errors included. Only shapes whose value CEL returns unchanged are read: a field
+ * (`temperature`), a field of a field (`reading.temp`) and a subject token (`_tokens[1]`), the
+ * usual keys and values of dedupe, throttle and window, where the interpreter cost most.
+ */
+type Direct = (event: unknown, meta: EventMeta) => unknown;
+
+function direct(
+  ast: unknown,
+  tokensOf: (subject: string) => readonly string[],
+): Direct | undefined {
+  const node = ast as Node;
+  const own = (obj: unknown, name: string): unknown =>
+    typeof obj === "object" && obj !== null && !Array.isArray(obj) && !(obj instanceof Map) &&
+      Object.hasOwn(obj, name)
+      ? (obj as Record<string, unknown>)[name]
+      : undefined;
+  const name = fieldName(node);
+  if (name !== undefined) return (event) => own(event, name);
+  if (node.op === "." && Array.isArray(node.args)) {
+    const [inner, key] = node.args as [Node, unknown];
+    const outer = fieldName(inner);
+    if (outer !== undefined && typeof key === "string") {
+      return (event) => own(own(event, outer), key);
+    }
+  }
+  if (node.op === "[]" && Array.isArray(node.args)) {
+    const [list, index] = node.args as [Node, Node];
+    if (list?.op === "id" && list.args === "_tokens" && index?.op === "value") {
+      const i = index.args;
+      if (typeof i === "bigint" && i >= 0n && i < 1000n) {
+        const n = Number(i);
+        return (_event, meta) => tokensOf(meta.subject)[n];
+      }
+    }
+  }
+  return undefined;
 }
 
 const RESERVED: ReadonlySet<string> = new Set(["event", "_subject", "_tokens", "_headers"]);

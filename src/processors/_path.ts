@@ -60,7 +60,14 @@ export function deletePath(obj: JsonObject, path: readonly string[]): JsonObject
   return copy;
 }
 
-/** Sets an own field, also one named `__proto__`, without touching the prototype. */
-function defineField(obj: JsonObject, key: string, value: unknown): void {
+/**
+ * Sets an own field, also one named `__proto__`, without touching the prototype. A plain
+ * assignment otherwise: `defineProperty` on every field cost a tenth of a map's time.
+ */
+export function defineField(obj: JsonObject, key: string, value: unknown): void {
+  if (key !== "__proto__") {
+    obj[key] = value;
+    return;
+  }
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }

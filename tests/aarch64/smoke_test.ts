@@ -39,7 +39,7 @@ Deno.test({
   async fn() {
     const { code, stdout, stderr } = await runSluice(["check", ...CONFIG]);
     assert.equal(code, 0, stderr);
-    assert.match(stdout, /^ok: 2 connectors, 5 pipelines in 7 files/);
+    assert.match(stdout, /^ok: 2 connectors, 6 pipelines in 8 files/);
   },
 });
 

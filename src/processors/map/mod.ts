@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { Expression } from "../../filter/filter.ts";
 import { defineProcessorKind } from "../types.ts";
 import { cel } from "../_fields.ts";
-import { isObject, type JsonObject, setPath, splitPath } from "../_path.ts";
+import { defineField, isObject, type JsonObject, setPath, splitPath } from "../_path.ts";
 import { jsonValue } from "../_values.ts";
 
 const schema = z.record(
@@ -37,9 +37,15 @@ export const mapKind = defineProcessorKind({
       create: () => ({
         process(event, meta) {
           if (!isObject(event)) throw new TypeError("the event is not a JSON object");
+          // Every value is computed from the event as it came, before any field is set.
           const values = fields.map((f) => jsonValue(f.expr.evaluate(event, meta)));
-          let out: JsonObject = event;
-          for (let i = 0; i < fields.length; i++) out = setPath(out, fields[i]!.path, values[i]);
+          // One copy of the event; nested paths copy only the objects along their way.
+          let out: JsonObject = { ...event };
+          for (let i = 0; i < fields.length; i++) {
+            const path = fields[i]!.path;
+            if (path.length === 1) defineField(out, path[0]!, values[i]);
+            else out = setPath(out, path, values[i]);
+          }
           return out;
         },
       }),
