@@ -1,22 +1,28 @@
 /**
  * Request-reply against hand-written nats.js programs doing the same work, on one nats-server;
- * rounds alternate so that CPU steal hits both alike, and the median of the rounds is reported.
+ * rounds alternate the two programs (and which goes first), and the medians of the rounds are
+ * reported with the CPU time per message of the program, of nats-server and of the load generators
+ * (from `/proc`), since requests/s on a shared machine move with everything else running on it.
  *
  * - `service`: a `reply: true` pipeline with `map: {fahrenheit: celsius * 9.0 / 5.0 + 32.0}` vs a
- *   responder that subscribes, parses, adds the field and answers. One load generator keeps
- *   `--window` requests outstanding. Requests/s.
+ *   responder that subscribes, parses, adds the field and answers. `--generators` load generator
+ *   processes (2) keep `--window` requests (256) outstanding in total, each a raw publish with a
+ *   reply subject, so that generating a request costs less than answering it. Requests/s.
  * - `enrich`: a pipeline with a cached `request` (100 distinct sensors, so nearly every event is
  *   a cache hit) vs an enricher with a Map cache that joins requests in flight. A flood of
  *   `--events` events; events/s from the first publish to the last enriched event received.
  *
- * Run on its own:
+ * Each measured run follows a warm-up of 50,000 requests or events in the same process.
  *
  * ```
- * deno run -A bench/request_bench.ts [--requests N] [--window W] [--events N] [--rounds R]
+ * deno task bench:request [--requests N] [--window W] [--events N] [--rounds R] [--generators G]
+ *   [--scenarios service,enrich] [--cpu-prof DIR] [--sluice-entry PATH/src/main.ts]
  * ```
  *
- * With `responder <nats-url>` or `enricher <nats-url>` as arguments it is that hand-written
- * program itself.
+ * `--cpu-prof DIR` writes a V8 CPU profile of every program under test (file names carry the pid
+ * that the round's log line gives); `--sluice-entry` runs another Sluice (e.g. an older commit's
+ * `src/` from `git archive`) to measure a change. With `responder <nats-url>`, `enricher
+ * <nats-url>` or `generator <nats-url> <id>` as arguments it is that program itself.
  *
  * @module
  */
@@ -36,17 +42,49 @@ interface Options {
   window: number;
   events: number;
   rounds: number;
+  generators: number;
+  /** Profile Sluice's runs into this directory (`deno run --cpu-prof`). */
+  cpuProf: string | undefined;
+  /** Another Sluice's `src/main.ts` (e.g. an older commit's, to measure a change). */
+  sluiceEntry: string | undefined;
+  /** The scenarios to run. */
+  scenarios: ("service" | "enrich")[];
 }
 
 function options(args: string[]): Options {
-  const o: Options = { requests: 100_000, window: 256, events: 200_000, rounds: 3 };
+  const o: Options = {
+    requests: 400_000,
+    window: 256,
+    events: 400_000,
+    rounds: 5,
+    generators: 2,
+    cpuProf: undefined,
+    sluiceEntry: undefined,
+    scenarios: ["service", "enrich"],
+  };
   for (let i = 0; i < args.length; i += 2) {
+    if (args[i] === "--cpu-prof") {
+      o.cpuProf = args[i + 1];
+      continue;
+    }
+    if (args[i] === "--sluice-entry") {
+      o.sluiceEntry = args[i + 1];
+      continue;
+    }
+    if (args[i] === "--scenarios") {
+      o.scenarios = (args[i + 1] ?? "").split(",").map((name) => {
+        if (name !== "service" && name !== "enrich") throw new Error(`unknown scenario ${name}`);
+        return name;
+      });
+      continue;
+    }
     const value = Number(args[i + 1]);
     if (!Number.isInteger(value) || value < 1) throw new Error(`${args[i]}: expected a count`);
     if (args[i] === "--requests") o.requests = value;
     else if (args[i] === "--window") o.window = value;
     else if (args[i] === "--rounds") o.rounds = value;
     else if (args[i] === "--events") o.events = value;
+    else if (args[i] === "--generators") o.generators = value;
     else throw new Error(`unknown option ${args[i]}`);
   }
   return o;
@@ -160,33 +198,166 @@ async function flood(nc: NatsConnection, events: number): Promise<number> {
   return events / ((performance.now() - started) / 1000);
 }
 
-/** Sends `requests` requests with `window` outstanding at any time; returns requests/s. */
-async function load(nc: NatsConnection, requests: number, window: number): Promise<number> {
-  let next = 0;
-  let wrong = 0;
-  const started = performance.now();
-  const worker = async () => {
-    while (next < requests) {
-      const i = next++;
-      const celsius = i % 100;
-      const reply = await nc.request(SUBJECT, `{"id":${i},"celsius":${celsius}}`, {
-        timeout: 30_000,
-      });
-      if (i % 97 === 0) {
-        const body = reply.json<{ fahrenheit?: number }>();
-        if (body.fahrenheit !== celsius * 9 / 5 + 32) wrong++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: window }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  if (wrong > 0) throw new Error(`${wrong} sampled replies were wrong`);
-  return requests / seconds;
+const GO = "bench.go";
+const DONE = "bench.done";
+const READY = "bench.ready";
+
+/** What a generator reports after a phase. */
+interface PhaseResult {
+  requests: number;
+  ms: number;
+  wrong: number;
 }
 
+/**
+ * A load generator: on each `bench.go` (its payload: requests and outstanding window) it
+ * publishes requests with its own reply subject, a new one for each reply, so that `window` are
+ * outstanding until all were answered; then it publishes a {@link PhaseResult} on `bench.done`.
+ * Raw publishes with a fixed reply subject, not `nc.request`: no promise, timer or inbox
+ * bookkeeping per request, so that the generator stays cheaper than the programs it measures.
+ */
+async function generator(url: string, id: string): Promise<void> {
+  const nc = await connect({ servers: url, name: `bench-generator-${id}` });
+  const replyTo = `bench.reply.${id}`;
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const payloads = Array.from(
+    { length: 1000 },
+    (_, i) => enc.encode(`{"id":${i},"celsius":${i % 100}}`),
+  );
+  let phase:
+    | { total: number; sent: number; received: number; wrong: number; started: number }
+    | undefined;
+  const send = (p: NonNullable<typeof phase>) => {
+    nc.publish(SUBJECT, payloads[p.sent % 1000]!, { reply: replyTo });
+    p.sent++;
+  };
+  nc.subscribe(replyTo, {
+    callback: (_err, msg) => {
+      const p = phase;
+      if (!p) return;
+      try {
+        if (p.received % 97 === 0) {
+          const body = JSON.parse(dec.decode(msg.data)) as {
+            celsius?: number;
+            fahrenheit?: number;
+          };
+          if (body.fahrenheit !== (body.celsius ?? NaN) * 9 / 5 + 32) p.wrong++;
+        }
+      } catch {
+        p.wrong++;
+      }
+      if (++p.received === p.total) {
+        const result: PhaseResult = {
+          requests: p.total,
+          ms: performance.now() - p.started,
+          wrong: p.wrong,
+        };
+        phase = undefined;
+        nc.publish(DONE, JSON.stringify(result));
+      } else if (p.sent < p.total) send(p);
+    },
+  });
+  nc.subscribe(GO, {
+    callback: (_err, msg) => {
+      const { requests, window } = JSON.parse(dec.decode(msg.data)) as {
+        requests: number;
+        window: number;
+      };
+      const p = { total: requests, sent: 0, received: 0, wrong: 0, started: performance.now() };
+      phase = p;
+      for (let i = 0; i < window && p.sent < requests; i++) send(p);
+    },
+  });
+  await nc.flush();
+  nc.publish(READY, id);
+  const { promise, resolve } = Promise.withResolvers<void>();
+  Deno.addSignalListener("SIGTERM", resolve);
+  await promise;
+  await nc.close();
+  Deno.exit(0);
+}
+
+/** The generator processes, started once for the whole run and told to go for each phase. */
+class Generators {
+  readonly #children: Deno.ChildProcess[];
+  readonly #nc: NatsConnection;
+  /** The generators' CPU time per request of each phase, in µs (all generators together). */
+  readonly cpuUs: number[] = [];
+  private constructor(nc: NatsConnection, children: Deno.ChildProcess[]) {
+    this.#nc = nc;
+    this.#children = children;
+  }
+
+  static async start(nc: NatsConnection, url: string, count: number): Promise<Generators> {
+    const ready = nc.subscribe(READY, { max: count });
+    await nc.flush();
+    const children = Array.from({ length: count }, (_, i) =>
+      new Deno.Command("deno", {
+        args: ["run", ...CHILD_FLAGS, SELF, "generator", url, String(i)],
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn());
+    const g = new Generators(nc, children);
+    await withTimeout(
+      (async () => {
+        for await (const _ of ready) { /* one per generator */ }
+      })(),
+      30_000,
+      `${count} load generators ready`,
+    );
+    return g;
+  }
+
+  /** Sends `requests` requests, `window` outstanding in total; returns requests/s. */
+  async run(requests: number, window: number): Promise<number> {
+    const n = this.#children.length;
+    const done = this.#nc.subscribe(DONE, { max: n });
+    await this.#nc.flush();
+    const each = Math.ceil(requests / n);
+    this.#nc.publish(GO, JSON.stringify({ requests: each, window: Math.ceil(window / n) }));
+    const results: PhaseResult[] = [];
+    const ticks = await this.#ticks();
+    await withTimeout(
+      (async () => {
+        for await (const m of done) results.push(m.json<PhaseResult>());
+      })(),
+      120_000,
+      `${requests} requests answered`,
+    );
+    const wrong = results.reduce((a, r) => a + r.wrong, 0);
+    if (wrong > 0) throw new Error(`${wrong} sampled replies were wrong`);
+    // Their CPU time per request: well below the program's, or they limit the measurement.
+    const us = (await this.#ticks() - ticks) / CLOCK_TICKS_PER_S * 1e6 / (each * n);
+    log("generators", { "cpu_us": Number(us.toFixed(2)) });
+    this.cpuUs.push(us);
+    return each * n / (Math.max(...results.map((r) => r.ms)) / 1000);
+  }
+
+  async #ticks(): Promise<number> {
+    let sum = 0;
+    for (const c of this.#children) sum += await cpuTicks(c.pid);
+    return sum;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const c of this.#children) {
+      try {
+        c.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await c.status;
+    }
+  }
+}
+
+/**
+ * The flood arrives on the connection the enriched events leave by, so nats-server is slow to read
+ * them while it pushes the flood: `max_pending` is raised from 8 MiB, or Sluice refuses events
+ * (as designed, to bound its memory) where the hand-written enricher buffers without limit.
+ */
 const ENRICH_YAML = (url: string) =>
   `connectors:
-  local: { type: nats, servers: "${url}", name: bench-sluice }
+  local: { type: nats, servers: "${url}", name: bench-sluice, max_pending: 64MiB }
 pipelines:
   enrich:
     source: { connector: local, subject: sensors.> }
@@ -219,9 +390,21 @@ function median(values: number[]): number {
 
 type Impl = "baseline" | "sluice";
 
+/**
+ * Requests or events of the warm-up before each measured run, so that both programs are
+ * measured with optimised code (and, enriching, a full cache).
+ */
+const WARM_UP = 50_000;
+
 /** The medians of one scenario: rate per second and CPU time per message, per program. */
 interface Result {
   rate: Record<Impl, number>;
+  /** Sluice's rate over the hand-written program's, each round on its own: median, min, max. */
+  roundRatios: number[];
+  /** Every round's rate. */
+  rawRates: Record<Impl, number[]>;
+  /** nats-server's CPU time per request or event, in µs. */
+  serverCpuUs: Record<Impl, number>;
   /** CPU time (user + system) of the program under test per request or event, in µs. */
   cpuUs: Record<Impl, number>;
 }
@@ -235,35 +418,47 @@ async function scenario(
   o: Options,
   name: "service" | "enrich",
   count: number,
-  measure: () => Promise<number>,
+  measure: (count: number) => Promise<number>,
 ): Promise<Result> {
   const dir = await Deno.makeTempDir({ prefix: "sluice-request-bench-" });
   const file = `${dir}/sluice.yaml`;
   await Deno.writeTextFile(file, (name === "service" ? SERVICE_YAML : ENRICH_YAML)(server.url));
   const results: Record<Impl, number[]> = { baseline: [], sluice: [] };
   const cpu: Record<Impl, number[]> = { baseline: [], sluice: [] };
+  const serverCpu: Record<Impl, number[]> = { baseline: [], sluice: [] };
   try {
     for (let round = 0; round < o.rounds; round++) {
-      for (const impl of ["baseline", "sluice"] as const) {
+      // Alternate the order, so that neither program always runs on a warmer machine.
+      const impls = round % 2 === 0
+        ? ["baseline", "sluice"] as const
+        : ["sluice", "baseline"] as const;
+      for (const impl of impls) {
         const child = impl === "baseline"
           ? SluiceProcess.start([name === "service" ? "responder" : "enricher", server.url], {
             runtime: ["deno"],
             entry: SELF,
-            denoFlags: CHILD_FLAGS,
+            denoFlags: o.cpuProf
+              ? [...CHILD_FLAGS, "--cpu-prof", `--cpu-prof-dir=${o.cpuProf}`]
+              : CHILD_FLAGS,
           })
           : SluiceProcess.start(["run", "--log-format", "json", file], {
             runtime: ["deno"],
-            denoFlags: SLUICE_FLAGS,
+            ...(o.sluiceEntry ? { entry: o.sluiceEntry } : {}),
+            denoFlags: o.cpuProf
+              ? [...SLUICE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${o.cpuProf}`]
+              : SLUICE_FLAGS,
           });
         await using _child = child;
         await child.waitForMsg("started", 30_000);
         // A warm-up, so both are measured with optimised code (and, enriching, a full cache).
         let rate: number;
         let ticks: number;
+        let serverTicks: number;
         try {
-          await measure();
+          await measure(Math.min(count, WARM_UP));
           ticks = await cpuTicks(child.pid);
-          rate = await measure();
+          serverTicks = await cpuTicks(server.pid!);
+          rate = await measure(count);
         } catch (e) {
           // What the program said about it: a warning about refused or failed events.
           for (const r of child.records) if (r.level !== "info") log("child", { ...r });
@@ -272,12 +467,17 @@ async function scenario(
         const us = (await cpuTicks(child.pid) - ticks) / CLOCK_TICKS_PER_S * 1e6 / count;
         results[impl].push(rate);
         cpu[impl].push(us);
+        const serverUs = (await cpuTicks(server.pid!) - serverTicks) / CLOCK_TICKS_PER_S * 1e6 /
+          count;
+        serverCpu[impl].push(serverUs);
         log("round", {
           scenario: name,
           round,
           impl,
+          pid: child.pid,
           "per_s": Math.round(rate),
-          "cpu_us": Number(us.toFixed(1)),
+          "cpu_us": Number(us.toFixed(2)),
+          "server_cpu_us": Number(serverUs.toFixed(2)),
         });
         await child.stop();
       }
@@ -285,9 +485,13 @@ async function scenario(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+  const roundRatios = results.sluice.map((r, i) => r / results.baseline[i]!);
   return {
     rate: { baseline: median(results.baseline), sluice: median(results.sluice) },
+    roundRatios,
+    rawRates: results,
     cpuUs: { baseline: median(cpu.baseline), sluice: median(cpu.sluice) },
+    serverCpuUs: { baseline: median(serverCpu.baseline), sluice: median(serverCpu.sluice) },
   };
 }
 
@@ -299,32 +503,54 @@ async function main(o: Options): Promise<void> {
     callback: (_err, m) => void m.respond(`{"site":"oslo","sensor":"${m.subject.slice(9)}"}`),
   });
   try {
-    const service = await scenario(
-      server,
-      o,
-      "service",
-      o.requests,
-      () => load(nc, o.requests, o.window),
-    );
-    const enrich = await scenario(server, o, "enrich", o.events, () => flood(nc, o.events));
+    const report: Record<string, unknown> = { rounds: o.rounds };
     const summary = (r: Result, unit: string) => ({
       [`baseline_${unit}_per_s`]: Math.round(r.rate.baseline),
       [`sluice_${unit}_per_s`]: Math.round(r.rate.sluice),
       ratio: Number((r.rate.sluice / r.rate.baseline).toFixed(3)),
-      "baseline_cpu_us": Number(r.cpuUs.baseline.toFixed(1)),
-      "sluice_cpu_us": Number(r.cpuUs.sluice.toFixed(1)),
+      "round_ratio_median": Number(median(r.roundRatios).toFixed(3)),
+      "round_ratio_range": [
+        Number(Math.min(...r.roundRatios).toFixed(3)),
+        Number(Math.max(...r.roundRatios).toFixed(3)),
+      ],
+      [`baseline_${unit}_per_s_range`]: [
+        Math.round(Math.min(...r.rawRates.baseline)),
+        Math.round(Math.max(...r.rawRates.baseline)),
+      ],
+      [`sluice_${unit}_per_s_range`]: [
+        Math.round(Math.min(...r.rawRates.sluice)),
+        Math.round(Math.max(...r.rawRates.sluice)),
+      ],
+      "baseline_cpu_us": Number(r.cpuUs.baseline.toFixed(2)),
+      "sluice_cpu_us": Number(r.cpuUs.sluice.toFixed(2)),
       "cpu_ratio": Number((r.cpuUs.baseline / r.cpuUs.sluice).toFixed(3)),
+      "server_cpu_us": {
+        baseline: Number(r.serverCpuUs.baseline.toFixed(2)),
+        sluice: Number(r.serverCpuUs.sluice.toFixed(2)),
+      },
     });
-    const report = {
-      rounds: o.rounds,
-      service: {
+    if (o.scenarios.includes("service")) {
+      await using gens = await Generators.start(nc, server.url, o.generators);
+      const service = await scenario(
+        server,
+        o,
+        "service",
+        o.requests,
+        (n) => gens.run(n, o.window),
+      );
+      report.service = {
         requests: o.requests,
         outstanding: o.window,
+        generators: o.generators,
         ...summary(service, "requests"),
+        "generators_cpu_us": Number(median(gens.cpuUs).toFixed(2)),
         "target_30k_met": service.rate.sluice >= 30_000,
-      },
-      enrich: { events: o.events, ...summary(enrich, "events") },
-    };
+      };
+    }
+    if (o.scenarios.includes("enrich")) {
+      const enrich = await scenario(server, o, "enrich", o.events, (n) => flood(nc, n));
+      report.enrich = { events: o.events, ...summary(enrich, "events") };
+    }
     Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(report, null, 2) + "\n"));
   } finally {
     await nc.close();
@@ -333,6 +559,7 @@ async function main(o: Options): Promise<void> {
 
 if (import.meta.main) {
   if (Deno.args[0] === "responder") await responder(Deno.args[1]!);
+  else if (Deno.args[0] === "generator") await generator(Deno.args[1]!, Deno.args[2]!);
   else if (Deno.args[0] === "enricher") await enricher(Deno.args[1]!);
   else await main(options(Deno.args));
 }

@@ -57,7 +57,8 @@ export interface CompileFlagOptions {
 }
 
 /**
- * The permission flags that `deploy/compile.sh` bakes into executables, for the given paths.
+ * The flags that `deploy/compile.sh` bakes into executables (permissions, V8), for the given
+ * paths.
  *
  * @param options Directories and hosts.
  * @returns The flags, one per element.

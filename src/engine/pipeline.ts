@@ -9,6 +9,7 @@
  * @module
  */
 import { DecodeError, decodeJson, encodeJson } from "../codecs/json.ts";
+import { OutboundMessage } from "./outbound.ts";
 import type { EndpointDecl, PipelineDecl } from "../config/config.ts";
 import { DEFAULT_MAX_EVENT_SIZE } from "../config/schema.ts";
 import type { Filter } from "../filter/filter.ts";
@@ -516,12 +517,7 @@ export class Pipeline {
    */
   #outbound(msg: InboundMessage, event: unknown, decoded: unknown): InboundMessage {
     if (decoded === event) return msg;
-    return {
-      subject: msg.subject,
-      headers: msg.headers,
-      data: encodeJson(event),
-      tokenSeparator: msg.tokenSeparator,
-    };
+    return new OutboundMessage(msg, encodeJson(event));
   }
 
   /** Whether sink `i`'s `when` holds; an evaluation error dead-letters the event once per sink. */

@@ -178,6 +178,11 @@ export interface Connector<S, K> {
 export interface AddressTemplate {
   /** The template as written. */
   readonly source: string;
+  /**
+   * False when rendering never reads the address (no placeholder takes a token of it), so a
+   * caller may pass "" rather than decode it; absent means it may.
+   */
+  readonly usesAddress?: boolean;
   /** The address for an event received on `address`, or why there is none. Never throws. */
   render(event: unknown, address: string): string | { readonly failure: string };
 }

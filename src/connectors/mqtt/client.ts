@@ -45,7 +45,6 @@ import {
   withTimeout,
 } from "./failures.ts";
 import type { HeldAck } from "./inbound.ts";
-import { MqttClient as Client } from "./library.ts";
 import { Router } from "./router.ts";
 import type { MqttConnectorConfig, MqttSinkConfig, MqttSourceConfig } from "./schema.ts";
 import { MqttSink } from "./sink.ts";
@@ -386,6 +385,9 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#setState("connecting");
     const first = Promise.withResolvers<void>();
     this.#firstConnect = first;
+    // MQTT.js is loaded on the first connect, not with Sluice: a configuration without an MQTT
+    // connector never loads it (3 MiB less resident; docs/performance.md, "Memory").
+    const { MqttClient: Client } = await import("./library.ts");
     // Our own stream builder (see connection.ts): each attempt goes to the next URL of the list.
     const client = new Client(() => {
       const urls = this.#config.url;

@@ -40,6 +40,7 @@ import { connect, type DialOptions } from "./deno_transport.ts";
 import { ConfirmingNatsSink, NatsSink } from "./sink.ts";
 import { NatsSource } from "./source.ts";
 import { natsRequest } from "./request.ts";
+import { publishData } from "./publish.ts";
 
 /** Bytes published between two confirmations (flushes) of what the server has received. */
 const CONFIRM_EVERY_BYTES = 64 * 1024;
@@ -250,7 +251,8 @@ export class NatsConnector
       this.#log.info("connector accepting events again", { overflows: this.#overflows });
     }
     try {
-      nc.publish(subject, data, headers ? { headers } : undefined);
+      if (headers) nc.publish(subject, data, { headers });
+      else publishData(nc, subject, data);
     } catch (e) {
       return { kind: isMaxPayloadError(e) ? "rejected" : "error", reason: errorText(e) };
     }
@@ -419,6 +421,10 @@ export class NatsConnector
       pingInterval: c.ping_interval,
       timeout: c.connect_timeout,
       ignoreClusterUpdates: false,
+      // nats.js otherwise captures a stack trace per request (every JetStream publish and ack
+      // with a timeout) to report where a timed-out request was made; Sluice reports only the
+      // error's text. Measured on the jetstream-sink bench: see docs/performance.md, "Memory".
+      noAsyncTraces: true,
     };
     if (c.name) options.name = c.name;
     if (c.inbox_prefix) options.inboxPrefix = c.inbox_prefix;

@@ -76,9 +76,11 @@ export class JetStreamSink implements Sink {
   }
 
   send(event: unknown, msg: InboundMessage, extra?: HeaderValues): SendResult {
-    const subject = this.#template.isStatic
-      ? this.#template.source
-      : this.#template.render(event, msg.subject, msg.tokenSeparator);
+    const subject = this.#template.isStatic ? this.#template.source : this.#template.render(
+      event,
+      this.#template.usesAddress ? msg.subject : "",
+      msg.tokenSeparator,
+    );
     if (isRenderFailure(subject)) return { kind: "template", reason: subject.failure };
     if (this.#inFlight >= this.#config.max_in_flight) {
       this.stats.overflows++;

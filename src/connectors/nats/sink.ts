@@ -50,9 +50,11 @@ export class NatsSink implements Sink {
     msg: InboundMessage,
     extra: HeaderValues | undefined,
   ): SendFailure | undefined {
-    const subject = this.#template.isStatic
-      ? this.#template.source
-      : this.#template.render(event, msg.subject, msg.tokenSeparator);
+    const subject = this.#template.isStatic ? this.#template.source : this.#template.render(
+      event,
+      this.#template.usesAddress ? msg.subject : "",
+      msg.tokenSeparator,
+    );
     if (isRenderFailure(subject)) return { kind: "template", reason: subject.failure };
     const source = this.#passHeaders ? msg.headers as MsgHdrs | undefined : undefined;
     if (this.#msgId) {

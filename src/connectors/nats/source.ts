@@ -8,7 +8,7 @@ import type { MessageHandler, Source } from "../../engine/types.ts";
 import type { Logger } from "../../log.ts";
 import type { NatsConnector } from "./client.ts";
 import type { NatsSourceConfig } from "./schema.ts";
-import { answerable } from "./request.ts";
+import { answerable, hasReply } from "./request.ts";
 import { ServiceAnnouncement } from "./service.ts";
 import { VERSION } from "../../version.ts";
 
@@ -56,7 +56,7 @@ export class NatsSource implements Source {
         try {
           if (err) this.#log.warn("subscription error", { error: err.message });
           // A request (it has a reply subject) carries `answer`, for `reply: true` pipelines.
-          else handler(msg.reply ? answerable(msg, publish, observe) : msg);
+          else handler(hasReply(msg) ? answerable(msg, publish, observe) : msg);
         } catch (e) {
           this.#log.error("event handler failed", { error: String(e) });
         }

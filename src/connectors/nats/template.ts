@@ -42,6 +42,8 @@ export interface SubjectTemplate {
   readonly source: string;
   /** True when the template has no placeholders (then render returns the literal without work). */
   readonly isStatic: boolean;
+  /** True when a placeholder takes a token of the received subject (`{1}`). */
+  readonly usesAddress: boolean;
   /**
    * Renders the subject for an event received on `subject` (tokens separated by `separator`,
    * "." by default; "/" for an MQTT topic). Returns the subject string, or a
@@ -163,6 +165,10 @@ class CompiledTemplate implements SubjectTemplate {
     this.#literals = literals;
     this.#placeholders = placeholders;
     this.#usesTokens = placeholders.some((p) => p.path === undefined);
+  }
+
+  get usesAddress(): boolean {
+    return this.#usesTokens;
   }
 
   render(event: unknown, subject: string, separator = "."): string | RenderFailure {

@@ -52,7 +52,9 @@ export class RequestProcessor implements Processor {
   process(event: unknown, meta: EventMeta): unknown {
     const plan = this.#plan;
     if (plan.into && !isObject(event)) throw new TypeError("the event is not a JSON object");
-    const subject = plan.subject.render(event, meta.subject);
+    // The received subject is decoded from bytes when first read: only when the template needs it.
+    const template = plan.subject;
+    const subject = template.render(event, template.usesAddress === false ? "" : meta.subject);
     if (typeof subject !== "string") throw new TypeError(`subject: ${subject.failure}`);
     const body = JSON.stringify(plan.body ? jsonValue(plan.body.evaluate(event, meta)) : event);
     const cache = this.#cache;
