@@ -52,3 +52,25 @@ export const NAME_RULE = "letters, digits, '-' and '_', starting with a letter o
 export function isSubjectToken(token: string): boolean {
   return token.length > 0 && !/[.*> \t\n\r\0]/.test(token);
 }
+
+/**
+ * The reconnect settings every connector type shares (wait, jitter, max_attempts): by default a
+ * gateway never gives up. Each type adds its own description of what happens meanwhile.
+ */
+export function reconnectFields(maxAttemptsHelp: string) {
+  return z.strictObject({
+    wait: duration("Base delay between reconnect attempts").default(2000),
+    jitter: duration("Random extra delay added to each wait").default(500),
+    max_attempts: z.int().min(-1).default(-1).describe(maxAttemptsHelp),
+  });
+}
+
+/** A client certificate and its key go together: a `tls` refinement shared by connector types. */
+export function certificatePair(
+  t: { cert_file?: string | undefined; key_file?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
+    ctx.addIssue({ code: "custom", message: "cert_file and key_file go together: set both" });
+  }
+}

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { duration, size } from "../../config/fields.ts";
+import { certificatePair, duration, reconnectFields, size } from "../../config/fields.ts";
 import { parseDuration } from "../../config/units.ts";
 import { compileTemplate, TemplateSyntaxError } from "./template.ts";
 import { findTopicProblem, topicFilterProblem } from "./topic.ts";
@@ -114,20 +114,11 @@ const tls = z
     key_file: z.string().min(1).optional().describe("Client private key (with cert_file)"),
   })
   .describe("TLS settings; the broker's certificate and host name are always verified")
-  .superRefine((t, ctx) => {
-    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
-      ctx.addIssue({ code: "custom", message: "cert_file and key_file go together: set both" });
-    }
-  });
+  .superRefine(certificatePair);
 
-const reconnect = z
-  .strictObject({
-    wait: duration("Base delay between reconnect attempts").default(2000),
-    jitter: duration("Random extra delay added to each wait").default(500),
-    max_attempts: z.int().min(-1).default(-1).describe(
-      "Attempts in a row before giving up (then Sluice exits 1); -1 retries forever",
-    ),
-  })
+const reconnect = reconnectFields(
+  "Attempts in a row before giving up (then Sluice exits 1); -1 retries forever",
+)
   .describe(
     "Reconnect behaviour, also while the first connection is made; a connection the broker keeps " +
       "closing right after accepting it (e.g. a client id clash) backs off up to 5 minutes",

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { duration, size } from "../../config/fields.ts";
+import { certificatePair, duration, reconnectFields, size } from "../../config/fields.ts";
 import { subjectProblem } from "./subject.ts";
 import { compileTemplate, TemplateSyntaxError } from "./template.ts";
 
@@ -82,20 +82,11 @@ const tls = z
     ),
   })
   .describe("TLS settings; the server certificate is always verified")
-  .superRefine((t, ctx) => {
-    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
-      ctx.addIssue({ code: "custom", message: "cert_file and key_file go together: set both" });
-    }
-  });
+  .superRefine(certificatePair);
 
-const reconnect = z
-  .strictObject({
-    wait: duration("Base delay between reconnect attempts").default(2000),
-    jitter: duration("Random extra delay added to each wait").default(500),
-    max_attempts: z.int().min(-1).default(-1).describe(
-      "Attempts before giving up; -1 retries forever (a gateway never gives up)",
-    ),
-  })
+const reconnect = reconnectFields(
+  "Attempts before giving up; -1 retries forever (a gateway never gives up)",
+)
   .describe("Reconnect behaviour, also used while the first connection is being made");
 
 /** Schema of a `type: nats` connector declaration. */
