@@ -10,6 +10,7 @@ import type { ProcessorRegistry } from "../processors/mod.ts";
 import type { AnyConnectorType, Registry } from "../registry.ts";
 import type { BufferDecl, EndpointDecl } from "./config.ts";
 import { issueErrors } from "./issues.ts";
+import { unknownConnector } from "./connector_ref.ts";
 import { located } from "./located.ts";
 import { guessType, keysNoTypeAccepts } from "./unknown_type.ts";
 import type { KeyPath, YamlFile } from "./yaml_file.ts";
@@ -48,16 +49,7 @@ export function checkEndpoint(
   const rest = kind !== "source" || buffer === undefined ? sinkRest : { ...sinkRest, buffer };
   const declared = ctx.declared.has(connector);
   if (!declared) {
-    const known = [...ctx.declared.keys()].sort();
-    errors.push(
-      located(
-        file,
-        [...at, "connector"],
-        `unknown connector "${connector}": ${
-          known.length ? `declared are ${known.join(", ")}` : "no connectors are declared"
-        }`,
-      ),
-    );
+    errors.push(located(file, [...at, "connector"], unknownConnector(connector, ctx.declared)));
   }
   const type = ctx.declared.get(connector);
   if (!type) {

@@ -7,6 +7,7 @@
 import type { ConfigError } from "../errors.ts";
 import type { AnyConnectorType } from "../registry.ts";
 import type { FleetDecl } from "./config.ts";
+import { checkConnectorRef } from "./connector_ref.ts";
 import { located, type Origin } from "./located.ts";
 import type { FleetInput } from "./schema.ts";
 
@@ -29,27 +30,10 @@ export function checkFleet(
 ): FleetDecl | undefined {
   const before = errors.length;
   const at = [...path, "connector"];
-  const type = declared.get(input.connector);
-  if (!declared.has(input.connector)) {
-    const known = [...declared.keys()].sort();
-    errors.push(
-      located(
-        file,
-        at,
-        `unknown connector "${input.connector}": ${
-          known.length ? `declared are ${known.join(", ")}` : "no connectors are declared"
-        }`,
-      ),
-    );
-  } else if (type && type.type !== "nats") {
-    errors.push(
-      located(
-        file,
-        at,
-        `connector "${input.connector}" is of type "${type.type}": the fleet needs a nats connector`,
-      ),
-    );
-  }
+  checkConnectorRef(file, at, input.connector, declared, {
+    type: "nats",
+    purpose: "the fleet",
+  }, errors);
   let id = input.id;
   if (id === undefined) {
     try {

@@ -8,6 +8,7 @@ import type { ConfigError } from "../errors.ts";
 import type { AnyConnectorType } from "../registry.ts";
 import type { HealthDecl } from "./config.ts";
 import { isSubjectToken } from "./fields.ts";
+import { checkConnectorRef } from "./connector_ref.ts";
 import { located, type Origin } from "./located.ts";
 import type { HealthInput } from "./schema.ts";
 
@@ -28,28 +29,10 @@ export function checkHealth(
   const before = errors.length;
   if (input.nats) {
     const at = [...path, "nats", "connector"];
-    const name = input.nats.connector;
-    const type = declared.get(name);
-    if (!declared.has(name)) {
-      const known = [...declared.keys()].sort();
-      errors.push(
-        located(
-          file,
-          at,
-          `unknown connector "${name}": ${
-            known.length ? `declared are ${known.join(", ")}` : "no connectors are declared"
-          }`,
-        ),
-      );
-    } else if (type && type.type !== "nats") {
-      errors.push(
-        located(
-          file,
-          at,
-          `connector "${name}" is of type "${type.type}": health over NATS needs a nats connector`,
-        ),
-      );
-    }
+    checkConnectorRef(file, at, input.nats.connector, declared, {
+      type: "nats",
+      purpose: "health over NATS",
+    }, errors);
   }
   let instance = input.instance;
   if (instance === undefined) {
