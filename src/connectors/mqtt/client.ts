@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { SharedUse } from "../../engine/shared_use.ts";
 import { Buffer } from "node:buffer";
 import type {
   IClientPublishOptions,
@@ -85,8 +86,8 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   readonly #log: Logger;
   readonly #fail: (error: Error) => void;
   #client: MqttClient | undefined;
-  #opening: Promise<void> | undefined;
-  #users = 0;
+  /** Who holds the connection: the first acquire opens it, the last release closes it. */
+  readonly #use = new SharedUse((signal) => this.#open(signal), () => this.#close());
   #closing = false;
   #state: ConnectorState = "closed";
   #since = Date.now();
@@ -127,24 +128,17 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#router = new Router(this.#log);
   }
 
-  async acquire(signal?: AbortSignal): Promise<void> {
-    this.#users++;
-    try {
-      this.#opening ??= this.#open(signal);
-      await this.#opening;
-    } catch (e) {
-      this.#users--;
-      if (this.#users === 0) this.#opening = undefined;
-      throw e;
-    }
+  acquire(signal?: AbortSignal): Promise<void> {
+    return this.#use.acquire(signal);
   }
 
-  async release(): Promise<void> {
-    if (this.#users === 0) return;
-    this.#users--;
-    if (this.#users > 0) return;
+  release(): Promise<void> {
+    return this.#use.release();
+  }
+
+  /** Closes the connection once its last user let go. */
+  async #close(): Promise<void> {
     const client = this.#client;
-    this.#opening = undefined;
     if (!client) return;
     this.#closing = true;
     clearTimeout(this.#retryTimer);
@@ -195,7 +189,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
       overflows: this.#overflows,
-      users: this.#users,
+      users: this.#use.users,
     };
   }
 
@@ -589,7 +583,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#router.clear();
     client.end(true);
     if (this.#client === client) this.#client = undefined;
-    this.#opening = undefined;
+    this.#use.reset();
     this.#setState("closed");
     this.#wakeFlushWaiters();
   }

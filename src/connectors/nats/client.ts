@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { SharedUse } from "../../engine/shared_use.ts";
 import {
   AuthorizationError,
   credsAuthenticator,
@@ -56,8 +57,8 @@ export class NatsConnector
   readonly #log: Logger;
   readonly #fail: (error: Error) => void;
   #nc: NatsConnection | undefined;
-  #opening: Promise<void> | undefined;
-  #users = 0;
+  /** Who holds the connection: the first acquire opens it, the last release closes it. */
+  readonly #use = new SharedUse((signal) => this.#open(signal), () => this.#close());
   #closing = false;
   #state: ConnectorState = "closed";
   #since = Date.now();
@@ -88,24 +89,17 @@ export class NatsConnector
     return this.#nc;
   }
 
-  async acquire(signal?: AbortSignal): Promise<void> {
-    this.#users++;
-    try {
-      this.#opening ??= this.#open(signal);
-      await this.#opening;
-    } catch (e) {
-      this.#users--;
-      if (this.#users === 0) this.#opening = undefined;
-      throw e;
-    }
+  acquire(signal?: AbortSignal): Promise<void> {
+    return this.#use.acquire(signal);
   }
 
-  async release(): Promise<void> {
-    if (this.#users === 0) return;
-    this.#users--;
-    if (this.#users > 0) return;
+  release(): Promise<void> {
+    return this.#use.release();
+  }
+
+  /** Closes the connection once its last user let go. */
+  async #close(): Promise<void> {
     const nc = this.#nc;
-    this.#opening = undefined;
     if (!nc) return;
     this.#closing = true;
     try {
@@ -135,7 +129,7 @@ export class NatsConnector
       bytesIn: stats?.inBytes ?? 0,
       bytesOut: stats?.outBytes ?? 0,
       overflows: this.#overflows,
-      users: this.#users,
+      users: this.#use.users,
     };
   }
 
@@ -507,7 +501,7 @@ export class NatsConnector
       const reason = err ? errorText(err) : "the connection was closed";
       this.#recordError(reason);
       this.#nc = undefined;
-      this.#opening = undefined;
+      this.#use.reset();
       this.#fail(new RuntimeError("closed", `Connector "${this.name}" closed: ${reason}`));
     });
   }
