@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { Overflow } from "../../engine/overflow.ts";
 import { SharedUse } from "../../engine/shared_use.ts";
 import { Buffer } from "node:buffer";
 import type {
@@ -84,6 +85,8 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   #clientId: string | undefined;
   readonly #config: MqttConnectorConfig;
   readonly #log: Logger;
+  /** Events refused while more than `max_pending` sent bytes are unconfirmed. */
+  readonly #overflow: Overflow;
   readonly #fail: (error: Error) => void;
   #client: MqttClient | undefined;
   /** Who holds the connection: the first acquire opens it, the last release closes it. */
@@ -101,8 +104,6 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
   #messagesOut = 0;
   #bytesIn = 0;
   #bytesOut = 0;
-  #overflows = 0;
-  #overflowing = false;
   /** Bytes handed to MQTT.js by sinks and not yet written (QoS 0) or PUBACKed (QoS 1). */
   #pendingBytes = 0;
   #flushWaiters: (() => void)[] = [];
@@ -123,6 +124,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.name = name;
     this.#config = config;
     this.#log = resources.logger;
+    this.#overflow = new Overflow(this.#log, "broker");
     this.#fail = resources.fail;
     this.#clientId = config.client_id;
     this.#router = new Router(this.#log);
@@ -188,7 +190,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
       messagesOut: this.#messagesOut,
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
-      overflows: this.#overflows,
+      overflows: this.#overflow.count,
       users: this.#use.users,
     };
   }
@@ -305,21 +307,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
       return { kind: "error", reason: `connector "${this.name}" is not connected` };
     }
     if (this.#pendingBytes >= this.#config.max_pending) {
-      this.#overflows++;
-      if (!this.#overflowing) {
-        this.#overflowing = true;
-        this.#log.warn(
-          "connector overflowing: broker has not confirmed sent data, refusing events",
-          {
-            max_pending: this.#config.max_pending,
-            state: this.#state,
-          },
-        );
-      }
-      return {
-        kind: "overflow",
-        reason: `more than ${this.#config.max_pending} bytes unconfirmed`,
-      };
+      return this.#overflow.refuse(this.#config.max_pending, this.#state);
     }
     const size = data.length + topic.length;
     // MQTT.js copies the options, so the plain ones are shared rather than made per event.
@@ -355,10 +343,7 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
 
   #confirmed(size: number): void {
     this.#pendingBytes -= size;
-    if (this.#overflowing && this.#pendingBytes < this.#config.max_pending) {
-      this.#overflowing = false;
-      this.#log.info("connector accepting events again", { overflows: this.#overflows });
-    }
+    if (this.#pendingBytes < this.#config.max_pending) this.#overflow.recovered();
     if (this.#pendingBytes === 0) this.#wakeFlushWaiters();
   }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Overflow } from "../../engine/overflow.ts";
 import { SharedUse } from "../../engine/shared_use.ts";
 import {
   AuthorizationError,
@@ -55,6 +56,8 @@ export class NatsConnector
   readonly type = "nats";
   readonly #config: NatsConnectorConfig;
   readonly #log: Logger;
+  /** Events refused while more than `max_pending` sent bytes are unconfirmed. */
+  readonly #overflow: Overflow;
   readonly #fail: (error: Error) => void;
   #nc: NatsConnection | undefined;
   /** Who holds the connection: the first acquire opens it, the last release closes it. */
@@ -65,12 +68,10 @@ export class NatsConnector
   #reconnects = 0;
   #lastError: { message: string; at: number } | undefined;
   #server: { id: string; version: string; url: string } | undefined;
-  #overflows = 0;
   // In-flight accounting: bytes handed to the client vs bytes the server has confirmed (by PONG).
   #publishedBytes = 0;
   #confirmedBytes = 0;
   #confirming = false;
-  #overflowing = false;
   // Confirmation for sinks that confirm (acknowledging pipelines): publishes made while a flush is
   // in flight wait for the next one, so one PING covers everything published meanwhile.
   #confirmWaiting: PromiseWithResolvers<SendFailure | undefined> | undefined;
@@ -80,6 +81,7 @@ export class NatsConnector
     this.name = name;
     this.#config = config;
     this.#log = resources.logger;
+    this.#overflow = new Overflow(this.#log, "server");
     this.#fail = resources.fail;
   }
 
@@ -128,7 +130,7 @@ export class NatsConnector
       messagesOut: stats?.outMsgs ?? 0,
       bytesIn: stats?.inBytes ?? 0,
       bytesOut: stats?.outBytes ?? 0,
-      overflows: this.#overflows,
+      overflows: this.#overflow.count,
       users: this.#use.users,
     };
   }
@@ -224,26 +226,9 @@ export class NatsConnector
       // sends us, so a flood arriving on this connection delays it while the data went out.
       (heldBytes(nc) ?? Infinity) >= this.#config.max_pending
     ) {
-      this.#overflows++;
-      if (!this.#overflowing) {
-        this.#overflowing = true;
-        this.#log.warn(
-          "connector overflowing: server has not confirmed sent data, refusing events",
-          {
-            max_pending: this.#config.max_pending,
-            state: this.#state,
-          },
-        );
-      }
-      return {
-        kind: "overflow",
-        reason: `more than ${this.#config.max_pending} bytes unconfirmed`,
-      };
+      return this.#overflow.refuse(this.#config.max_pending, this.#state);
     }
-    if (this.#overflowing) {
-      this.#overflowing = false;
-      this.#log.info("connector accepting events again", { overflows: this.#overflows });
-    }
+    this.#overflow.recovered();
     try {
       if (headers) nc.publish(subject, data, { headers });
       else publishData(nc, subject, data);
@@ -317,12 +302,8 @@ export class NatsConnector
     nc.flush().then(
       () => {
         if (mark > this.#confirmedBytes) this.#confirmedBytes = mark;
-        if (
-          this.#overflowing &&
-          this.#publishedBytes - this.#confirmedBytes < this.#config.max_pending
-        ) {
-          this.#overflowing = false;
-          this.#log.info("connector accepting events again", { overflows: this.#overflows });
+        if (this.#publishedBytes - this.#confirmedBytes < this.#config.max_pending) {
+          this.#overflow.recovered();
         }
       },
       () => {/* the connection closed; its status events tell the story */},
