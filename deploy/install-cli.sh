@@ -62,6 +62,9 @@ fi
 
 # Built beside the old one and renamed over it, so a running Sluice keeps its file.
 "$deno" bundle --quiet --output "$lib/sluice.new.js" src/main.ts
+# Characters above U+00FF written as escapes: V8 then holds the source one byte a character.
+"$deno" run --no-config --allow-read="$lib/sluice.new.js" --allow-write="$lib/sluice.new.js" \
+  tools/escape_bundle.ts "$lib/sluice.new.js"
 mv "$lib/sluice.new.js" "$lib/sluice.js"
 
 quote() { printf '%q' "$1"; }

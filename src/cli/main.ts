@@ -9,11 +9,7 @@ import { describeMissing, missingPermission } from "../permissions.ts";
 import { VERSION } from "../version.ts";
 import { builtinRegistry } from "../connectors/mod.ts";
 import { HELP, parseInvocation } from "./args.ts";
-import { FLEET_PERMISSIONS, fleetMain } from "./fleet.ts";
 import { check, EXIT, type Output, run } from "./run.ts";
-import { denoFlags, derivePermissions } from "./permissions.ts";
-import { configJsonSchemaText } from "./schema.ts";
-import { status } from "./status.ts";
 
 const encoder = new TextEncoder();
 
@@ -25,12 +21,16 @@ export const stdio: Output = {
 
 /** Runs the CLI with `args`; resolves to the exit code. */
 export async function main(args: readonly string[], output: Output = stdio): Promise<number> {
-  // `fleet` has its own subcommands and flags (fleet_args.ts).
-  if (args[0] === "fleet") return await fleetMain(args.slice(1), output);
+  // The commands other than `run` and `check` are loaded when named: a running gateway does not
+  // hold the fleet client, the schema generator or the permission deriver (docs/performance.md,
+  // "Memory"). `fleet` has its own subcommands and flags (fleet_args.ts).
+  if (args[0] === "fleet") {
+    return await (await import("./fleet.ts")).fleetMain(args.slice(1), output);
+  }
   // `permissions COMMAND ARGS...` describes another command line rather than being one.
   const describing = args[0] === "permissions";
   if (describing && args[1] === "fleet") {
-    for (const flag of FLEET_PERMISSIONS) output.out(flag);
+    for (const flag of (await import("./fleet.ts")).FLEET_PERMISSIONS) output.out(flag);
     return EXIT.ok;
   }
   let inv;
@@ -43,6 +43,7 @@ export async function main(args: readonly string[], output: Output = stdio): Pro
   }
   if (describing) {
     try {
+      const { denoFlags, derivePermissions } = await import("./permissions.ts");
       for (const flag of denoFlags(await derivePermissions(inv))) output.out(flag);
       return EXIT.ok;
     } catch (e) {
@@ -61,10 +62,12 @@ export async function main(args: readonly string[], output: Output = stdio): Pro
     case "check":
       return await check(inv.paths, output);
     case "status":
-      return await status(inv.url, output);
-    case "schema":
+      return await (await import("./status.ts")).status(inv.url, output);
+    case "schema": {
+      const { configJsonSchemaText } = await import("./schema.ts");
       output.out(configJsonSchemaText(builtinRegistry()).trimEnd());
       return EXIT.ok;
+    }
     case "run": {
       const log = createLogger({ level: inv.logLevel, format: inv.logFormat });
       try {

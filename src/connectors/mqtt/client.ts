@@ -38,7 +38,7 @@ import type {
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { describeMissing, missingPermission } from "../../permissions.ts";
-import { clientOptions, openSocket, readTlsFiles } from "./connection.ts";
+import { clientOptions, readTlsFiles } from "./connection.ts";
 import {
   connackRefusal,
   errorText,
@@ -364,10 +364,10 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#setState("connecting");
     const first = Promise.withResolvers<void>();
     this.#firstConnect = first;
-    // MQTT.js is loaded on the first connect, not with Sluice: a configuration without an MQTT
-    // connector never loads it (3 MiB less resident; docs/performance.md, "Memory").
-    const { MqttClient: Client } = await import("./library.ts");
-    // Our own stream builder (see connection.ts): each attempt goes to the next URL of the list.
+    // MQTT.js and the sockets are loaded on the first connect, not with Sluice: a configuration
+    // without an MQTT connector never loads them (docs/performance.md, "Memory").
+    const { MqttClient: Client, openSocket } = await import("./library.ts");
+    // Our own stream builder (see socket.ts): each attempt goes to the next URL of the list.
     const client = new Client(() => {
       const urls = this.#config.url;
       const url = urls[this.#nextUrl++ % urls.length]!;

@@ -1,15 +1,11 @@
 /**
- * What one connection attempt needs: MQTT.js client options from a declaration, the TLS files,
- * and the sockets. Sluice opens the sockets itself (MQTT.js takes a stream builder) so that it
- * walks the URL list for fail-over, knows which broker a connection goes to, and MQTT.js reads no
- * proxy settings from the environment.
+ * What one connection attempt needs: MQTT.js client options from a declaration and the TLS
+ * files. The sockets are opened by `socket.ts`, loaded with MQTT.js on the first connect.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createConnection, isIP } from "node:net";
-import { connect as tlsConnect } from "node:tls";
-import type { IClientOptions, IStream } from "mqtt";
+import type { IClientOptions } from "mqtt";
 import { RuntimeError } from "../../errors.ts";
 import { describeMissing, missingPermission } from "../../permissions.ts";
 import { errorText } from "./failures.ts";
@@ -69,18 +65,6 @@ export async function readTlsFiles(c: MqttConnectorConfig, connector: string): P
   if (t?.cert_file) files.cert = await readFile(t.cert_file, connector, "tls.cert_file");
   if (t?.key_file) files.key = await readFile(t.key_file, connector, "tls.key_file");
   return files;
-}
-
-/** Opens the socket to `url`: TCP, or TLS with the broker's certificate and host verified. */
-export function openSocket(url: BrokerUrl, files: TlsFiles): IStream {
-  if (url.protocol === "mqtt") return createConnection({ host: url.host, port: url.port });
-  return tlsConnect({
-    host: url.host,
-    port: url.port,
-    ...(isIP(url.host) === 0 ? { servername: url.host } : {}),
-    rejectUnauthorized: true,
-    ...files,
-  });
 }
 
 async function readFile(path: string, connector: string, key: string): Promise<string> {

@@ -14,3 +14,4 @@ import { MqttClient } from "mqtt";
 restoreEnv();
 
 export { MqttClient };
+export { openSocket } from "./socket.ts";

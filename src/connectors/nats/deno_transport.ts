@@ -52,7 +52,6 @@ import {
   setTransportFactory,
   type Transport,
 } from "@nats-io/nats-core/internal";
-import { NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
 
 /** Reported to the server in CONNECT; the nats-core release this transport is written for. */
 const VERSION = "3.4.0";
@@ -135,6 +134,8 @@ export class DenoTransport implements Transport {
       // Deno.connectTls (handshake first) aborts the process on a certificate its TLS library
       // refuses (an X.509 v1 certificate, a key that does not match): a connection with a client
       // certificate goes through the Node transport.
+      // Loaded only here: Node's net and tls stay out of a gateway that has no client certificate.
+      const { NodeTransport } = await import("./node_transport.ts");
       const node: Transport = new NodeTransport();
       this.#node = node;
       void node.closed().then((err) => this.#closed.resolve(err));
