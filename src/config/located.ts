@@ -5,6 +5,7 @@
  */
 import { ConfigError, type Location } from "../errors.ts";
 import { formatPath, type KeyPath, type YamlFile } from "./yaml_file.ts";
+import { compareText } from "../order.ts";
 
 /** Where a declaration stands: its file and key path. */
 export interface Origin {
@@ -32,7 +33,7 @@ export function sortErrors(errors: ConfigError[]): ConfigError[] {
   return errors.sort((a, b) => {
     const x = a.location, y = b.location;
     if (!x || !y) return x ? 1 : y ? -1 : 0;
-    return x.file.localeCompare(y.file) || x.line - y.line || x.column - y.column;
+    return compareText(x.file, y.file) || x.line - y.line || x.column - y.column;
   });
 }
 
@@ -47,7 +48,7 @@ export function canonicalJson(v: unknown): string {
     v,
     (_k, x) =>
       isPlainObject(x)
-        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
+        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => compareText(a, b)))
         : x,
   );
 }

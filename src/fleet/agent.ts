@@ -26,6 +26,7 @@ import type { GatewayStatus, PipelineReport } from "./report.ts";
 import { fleetService } from "./service.ts";
 import { type AppliedPipeline, readState, writeState } from "./state.ts";
 import type { ValidateOptions } from "./validate.ts";
+import { compareText } from "../order.ts";
 
 /** Pause before trying the control plane again after a failure (bucket missing, refused). */
 export const RETRY_MS = 2_000;
@@ -163,7 +164,7 @@ export class FleetAgent {
       if (running.has(name)) continue;
       pipelines.push({ name, origin: "deployed", state: "absent", ...outcomeFields(o) });
     }
-    pipelines.sort((a, b) => a.name.localeCompare(b.name));
+    pipelines.sort((a, b) => compareText(a.name, b.name));
     return {
       id: this.#decl.id,
       labels: this.#decl.labels,

@@ -8,6 +8,7 @@
 import type { Config, PipelineDecl } from "../config/config.ts";
 import type { AppliedPipeline } from "./state.ts";
 import { validateDeployed, type ValidateOptions } from "./validate.ts";
+import { compareText } from "../order.ts";
 
 /** What became of the deployed version of one pipeline. */
 export interface Outcome {
@@ -46,7 +47,7 @@ export function composeConfig(
   const applied = new Map<string, AppliedPipeline>();
   const outcomes = new Map<string, Outcome>();
   const decls = new Map<string, PipelineDecl>(local.pipelines);
-  for (const [name, want] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, want] of [...wanted].sort(([a], [b]) => compareText(a, b))) {
     const clash = local.pipelines.get(name);
     if (clash) {
       const at = clash.location;

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { compareText } from "../order.ts";
 
 /** Who a deployment is for. */
 export type Target =
@@ -64,7 +65,7 @@ export function gatewayFilters(id: string, labels: Readonly<Record<string, strin
   return [
     "all.>",
     `gw.${id}.>`,
-    ...Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) =>
+    ...Object.entries(labels).sort(([a], [b]) => compareText(a, b)).map(([k, v]) =>
       `label.${k}.${v}.>`
     ),
   ];
