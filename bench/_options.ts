@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { taskDenoFlags, taskEnv } from "../dev/tasks.ts";
 import type { Impl } from "./_results.ts";
 import { JETSTREAM, POOL_SIZE, type Scenario, scenario, SCENARIOS } from "./_scenarios.ts";
 
@@ -32,6 +33,14 @@ export interface Options {
   maxPending: string | undefined;
   /** V8 flags for Sluice (`--v8-flags=...`), to try memory settings; the report says so. */
   v8Flags: string | undefined;
+  /**
+   * Run Sluice as it is shipped (`--shipped`): with the V8 flags and environment of the `start`
+   * task, which the service and the `sluice` command share (tests/v8_flags_test.ts). Resolved
+   * into {@link v8Flags} and {@link sluiceEnv} by {@link shippedLaunch}.
+   */
+  shipped: boolean;
+  /** Environment variables for Sluice beyond the scenario's (the shipped malloc setting). */
+  sluiceEnv: Record<string, string>;
   /** Only rewrite the markdown report from this results file. */
   render: string | undefined;
 }
@@ -62,10 +71,14 @@ export function options(args: string[]): Options {
       "cpu-prof": { type: "string" },
       "max-pending": { type: "string" },
       "v8-flags": { type: "string" },
+      shipped: { type: "boolean", default: false },
       render: { type: "string" },
     },
   });
   const quick = values.quick;
+  if (values.shipped && values["v8-flags"] !== undefined) {
+    throw new RangeError("--shipped runs the start task's V8 flags: drop --v8-flags");
+  }
   const scenarios = values.scenarios
     ? values.scenarios.split(",").map(scenario)
     : SCENARIOS.filter((s) => s.disabled === undefined);
@@ -117,6 +130,33 @@ export function options(args: string[]): Options {
     cpuProf: values["cpu-prof"],
     maxPending: values["max-pending"],
     v8Flags: values["v8-flags"],
+    shipped: values.shipped,
+    sluiceEnv: {},
     render: values.render,
   };
+}
+
+/**
+ * Fills in the V8 flags and environment of `--shipped` from the `start` task.
+ *
+ * @param o The parsed options; changed in place when `o.shipped`.
+ * @throws {Error} When the start task has no `--v8-flags=`.
+ */
+export async function shippedLaunch(o: Options): Promise<void> {
+  if (!o.shipped) return;
+  const flag = (await taskDenoFlags("start")).find((f) => f.startsWith("--v8-flags="));
+  if (flag === undefined) throw new Error("the start task passes no --v8-flags=");
+  o.v8Flags = flag.slice("--v8-flags=".length);
+  o.sluiceEnv = await taskEnv("start");
+}
+
+/** How Sluice was launched, for the report: plain `deno run`, as shipped, or with given flags. */
+export function launchText(o: Options): string {
+  if (o.shipped) {
+    const env = Object.entries(o.sluiceEnv).map(([k, v]) => `${k}=${v} `).join("");
+    return `as shipped (\`${env}deno run --v8-flags=${o.v8Flags}\`, as \`deno task start\`, ` +
+      "the service and the `sluice` command run it)";
+  }
+  if (o.v8Flags) return `with \`--v8-flags=${o.v8Flags}\` (diagnosis)`;
+  return "with `deno run` and no V8 flags, as a user runs it";
 }

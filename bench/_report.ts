@@ -203,8 +203,9 @@ export function markdown(res: Results): string {
       } events per run${jsEvents}; ≈30 % pass the filter)`,
       "",
       "Idle RSS: one second after the program subscribed, before any event; peak RSS: the " +
-        "largest resident set (`VmHWM`) by the end of the flood. Both for `deno run` with no " +
-        "V8 flags, as a user runs it.",
+        "largest resident set (`VmHWM`) by the end of the flood. Sluice runs " +
+        String(res.meta.sluice_launch ?? "with `deno run` and no V8 flags, as a user runs it") +
+        ".",
       "",
       "| scenario | baseline events/s | sluice events/s | sluice / baseline | CPU µs/event baseline / sluice | idle RSS MiB baseline / sluice | peak RSS MiB baseline / sluice | sluice RSS at end: private + files MiB | lost |",
       "| --- | --: | --: | --: | --: | --: | --: | --: | --: |",

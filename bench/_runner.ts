@@ -128,7 +128,7 @@ export class Bench {
         ...SLUICE_FLAGS,
         `--allow-write=${this.#data}`,
       ],
-      env: this.#env(s),
+      env: { ...this.#o.sluiceEnv, ...this.#env(s) },
     });
   }
 

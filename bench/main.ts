@@ -40,8 +40,10 @@
  * 90 s), `--reps N`, `--events N`, `--js-events N`, `--window N`, `--scenarios a,b`,
  * `--no-latency`, `--no-throughput`,
  * `--impl baseline|sluice`, `--cpu-prof DIR` (profile Sluice in the throughput runs),
- * `--max-pending SIZE` and `--v8-flags FLAGS` (diagnosis: change Sluice's settings, recorded in
- * the results), `--render FILE.json` (only rewrite the markdown of a results file).
+ * `--shipped` (run Sluice with the start task's V8 flags and environment, as it is shipped;
+ * without it, plain `deno run`), `--max-pending SIZE` and `--v8-flags FLAGS` (diagnosis: change
+ * Sluice's settings, recorded in the results), `--render FILE.json` (only rewrite the markdown of
+ * a results file).
  *
  * @module
  */
@@ -50,7 +52,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { Mosquitto } from "../dev/mosquitto.ts";
 import { NatsServer } from "../dev/nats_server.ts";
-import { type Options, options } from "./_options.ts";
+import { launchText, type Options, options, shippedLaunch } from "./_options.ts";
 import { machine } from "./_proc.ts";
 import { fmt, fmtInt, formatFiles, markdown } from "./_report.ts";
 import type { Impl, Results } from "./_results.ts";
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
     log(`written to ${md}`);
     return;
   }
+  await shippedLaunch(o);
   const started = performance.now();
   // JetStream is enabled for the JetStream scenarios; the core scenarios use no stream.
   await using server = await NatsServer.start({ jetstream: true });
@@ -97,6 +100,8 @@ async function main(): Promise<void> {
       phases: o.phases,
       max_pending: o.maxPending ?? "default",
       sluice_v8_flags: o.v8Flags ?? "",
+      sluice_env: o.sluiceEnv,
+      sluice_launch: launchText(o),
       machine: await machine(),
     },
     throughput: {},

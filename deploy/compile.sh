@@ -39,12 +39,15 @@ ALL_TARGETS=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu)
 say() { printf 'compile: %s\n' "$*" >&2; }
 
 # The flags baked into executables (and given to `deno run` by install.sh --bundle): the
-# permissions, and a young generation of at most 1 MiB per semi-space. V8's default lets it grow
-# to 16 MiB per semi-space under a flood, about 20 MiB more resident memory for no measurable
-# gain in CPU per event (docs/performance.md, "Memory").
+# permissions, and two V8 settings for memory (docs/performance.md, "Memory"): a young generation
+# of at most 1 MiB per semi-space (V8's default lets it grow to 16 MiB per semi-space under a
+# flood, about 20 MiB more resident memory), and optimising compiles on the main thread (a
+# background compiler thread leaves its freed memory resident: 4-8 MiB more at the peak). Neither
+# costs measurable CPU per event. The service unit adds MALLOC_TRIM_THRESHOLD_, which an
+# executable cannot carry.
 flags() {
   printf '%s\n' \
-    "--v8-flags=--max-semi-space-size=1" \
+    "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation" \
     "--allow-read=$CONFIG_DIR,$STATE_DIR" \
     "--allow-write=$STATE_DIR" \
     "--allow-env=$ALLOW_ENV,LOG_TOKENS,LOG_STREAM" \

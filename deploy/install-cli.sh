@@ -84,9 +84,11 @@ if [[ "\${1:-}" == permissions ]]; then exec "\${step[@]}" "\$PROGRAM" "\$@"; fi
 text=\$("\${step[@]}" "\$PROGRAM" permissions "\$@") || exit \$?
 flags=()
 if [[ -n "\$text" ]]; then mapfile -t flags <<<"\$text"; fi
-# A young generation of 1 MiB per semi-space: about 20 MiB less under a flood for no measurable
-# CPU per event (docs/performance.md, "Memory"); the same flag as deploy/compile.sh's.
-exec "\$DENO" run --no-config --no-prompt --v8-flags=--max-semi-space-size=1 "\${flags[@]}" \\
+# The memory settings of deploy/compile.sh and the service (docs/performance.md, "Memory"): a
+# young generation of 1 MiB per semi-space, optimising compiles on the main thread, and glibc
+# giving freed memory back to the system instead of keeping it for later.
+export MALLOC_TRIM_THRESHOLD_=131072
+exec "\$DENO" run --no-config --no-prompt --v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation "\${flags[@]}" \\
   "\$PROGRAM" "\$@"
 EOF
 chmod 0755 "$bin.new"

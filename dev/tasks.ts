@@ -29,20 +29,41 @@ export async function taskWords(name: string): Promise<string[]> {
   return task.trim().split(/\s+/);
 }
 
+/** A leading `NAME=value` word of a task: an environment variable set for its command. */
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+
 /**
- * The Deno flags of a `deno run` task: the words between `run` and the entry file.
+ * The environment a task sets for its command (`NAME=value` words before `deno`).
+ *
+ * @param name The task, e.g. `"start"`.
+ * @returns The variables, e.g. `{ MALLOC_TRIM_THRESHOLD_: "131072" }`; empty when it sets none.
+ */
+export async function taskEnv(name: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const word of await taskWords(name)) {
+    if (!ASSIGNMENT.test(word)) break;
+    const at = word.indexOf("=");
+    env[word.slice(0, at)] = word.slice(at + 1);
+  }
+  return env;
+}
+
+/**
+ * The Deno flags of a `deno run` task: the words between `run` and the entry file (after any
+ * `NAME=value` words that set its environment).
  *
  * @param name The task, e.g. `"check"`.
  * @returns The flags, e.g. `["--allow-read=connectors,pipelines", "--allow-env=..."]`.
  * @throws {Error} When the task is not `deno run <flags> <file> ...`.
  */
 export async function taskDenoFlags(name: string): Promise<string[]> {
-  const words = await taskWords(name);
+  const all = await taskWords(name);
+  const words = all.slice(all.findIndex((w) => !ASSIGNMENT.test(w)));
   if (words[0] !== "deno" || words[1] !== "run") {
-    throw new Error(`task "${name}" is not "deno run ...": ${words.join(" ")}`);
+    throw new Error(`task "${name}" is not "deno run ...": ${all.join(" ")}`);
   }
   const entry = words.findIndex((w, i) => i > 1 && !w.startsWith("-"));
-  if (entry < 0) throw new Error(`task "${name}" names no entry file: ${words.join(" ")}`);
+  if (entry < 0) throw new Error(`task "${name}" names no entry file: ${all.join(" ")}`);
   return words.slice(2, entry);
 }
 

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { options } from "../bench/_options.ts";
+import { launchText, options, shippedLaunch } from "../bench/_options.ts";
+import { taskDenoFlags, taskEnv } from "../dev/tasks.ts";
 import { markdown } from "../bench/_report.ts";
 import type { Results, ThroughputRun } from "../bench/_results.ts";
 import {
@@ -105,6 +106,27 @@ Deno.test("options(): bad values are refused with the flag named", () => {
   assert.throws(() => options(["--events", "1500"]), /--events must be a positive multiple/);
   assert.throws(() => options(["--impl", "node"]), /--impl must be baseline or sluice/);
   assert.throws(() => options(["--window", "0"]), /--window must be a positive integer/);
+});
+
+Deno.test("options(): --shipped runs Sluice with the start task's V8 flags and environment", async () => {
+  const plain = options([]);
+  await shippedLaunch(plain);
+  assert.equal(plain.v8Flags, undefined);
+  assert.deepEqual(plain.sluiceEnv, {});
+  assert.match(launchText(plain), /no V8 flags/);
+  const shipped = options(["--shipped"]);
+  await shippedLaunch(shipped);
+  assert.ok((await taskDenoFlags("start")).includes(`--v8-flags=${shipped.v8Flags}`));
+  assert.deepEqual(shipped.sluiceEnv, await taskEnv("start"));
+  assert.ok(Object.keys(shipped.sluiceEnv).length > 0, "the start task sets the malloc setting");
+  assert.match(
+    launchText(shipped),
+    /^as shipped \(`MALLOC_TRIM_THRESHOLD_=\d+ deno run --v8-flags=/,
+  );
+  assert.throws(
+    () => options(["--shipped", "--v8-flags=--max-semi-space-size=2"]),
+    /--shipped runs the start task's V8 flags: drop --v8-flags/,
+  );
 });
 
 Deno.test("markdown(): the summary table has idle and peak RSS of both programs", () => {

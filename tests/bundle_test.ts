@@ -96,6 +96,34 @@ Deno.test("the bundle task builds one self-contained file in Latin-1", async () 
   assert.ok(size < 8 * 1024 * 1024, `the bundle is ${size} bytes`);
 });
 
+Deno.test("install.sh --bundle installs the bundle, the unit and its drop-in, and warms Deno's cache for the service", async () => {
+  await using inst = await install(CONFIG);
+  const root = `${inst.dir}/root`;
+  const result = await new Deno.Command("bash", {
+    args: [`${REPO_ROOT}deploy/install.sh`, "--bundle", inst.bundle],
+    env: { SLUICE_ROOT: root },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const log = new TextDecoder().decode(result.stderr);
+  assert.ok(result.success, log);
+  assert.deepEqual(
+    await Deno.readFile(`${root}/usr/local/lib/sluice/sluice.js`),
+    await Deno.readFile(inst.bundle),
+  );
+  const dropIn = await Deno.readTextFile(
+    `${root}/etc/systemd/system/sluice.service.d/bundle.conf`,
+  );
+  const flags = await compileFlags({ configDir: "/etc/sluice", stateDir: "/var/lib/sluice" });
+  for (const flag of flags) assert.ok(dropIn.includes(flag), `${flag} in\n${dropIn}`);
+  assert.match(dropIn, /^Environment=DENO_DIR=\/var\/cache\/sluice /m);
+  // The service's first start finds the bundle already analysed in its cache directory.
+  const cached = [];
+  for await (const e of Deno.readDir(`${root}/var/cache/sluice`)) cached.push(e.name);
+  assert.ok(cached.some((n) => n.startsWith("dep_analysis_cache")), cached.join(", "));
+  assert.match(log, /warmed Deno's cache/);
+});
+
 Deno.test("the bundled file checks a config from outside the repository", async () => {
   await using inst = await install(CONFIG);
   const flags = await compileFlags({ configDir: inst.configDir, stateDir: inst.stateDir });

@@ -7,7 +7,7 @@ import { connect, type Msg } from "@nats-io/transport-node";
 import { describeMissing, missingPermission } from "../src/permissions.ts";
 import { NatsServer } from "../dev/nats_server.ts";
 import { REPO_ROOT, runSluice, SluiceProcess } from "../dev/sluice_process.ts";
-import { compileFlags, taskDenoFlags, taskWords } from "../dev/tasks.ts";
+import { compileFlags, taskDenoFlags, taskEnv, taskWords } from "../dev/tasks.ts";
 import { Collector } from "../dev/wait.ts";
 
 /** A temp dir with files in it; removed on dispose. */
@@ -114,14 +114,19 @@ Deno.test("the check task's flags validate the shipped examples", async () => {
   assert.match(result.stdout, /^ok: /);
 });
 
-Deno.test("the start task's flags run the shipped examples against a real server", async () => {
+Deno.test("the start task's flags and environment run the shipped examples against a real server", async () => {
   await using server = await NatsServer.start();
   const flags = await taskDenoFlags("start");
   assert.deepEqual((await taskWords("start")).slice(-2), ["src/main.ts", "run"]);
   await using sluice = SluiceProcess.start(["run", "--log-format", "json"], {
     denoFlags: flags,
     cwd: REPO_ROOT,
-    env: { NATS_URL: server.url, UPLINK_URL: server.url, SLUICE_CLIENT_NAME: "sluice-start-task" },
+    env: {
+      ...await taskEnv("start"),
+      NATS_URL: server.url,
+      UPLINK_URL: server.url,
+      SLUICE_CLIENT_NAME: "sluice-start-task",
+    },
   });
   await sluice.waitForMsg("started");
   const nc = await connect({ servers: server.url, name: "permissions-test-client" });

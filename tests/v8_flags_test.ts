@@ -1,30 +1,38 @@
 /**
- * Every way Sluice is launched gives V8 the same memory flag: a young generation of 1 MiB per
- * semi-space, which keeps a flood about 20 MiB smaller (docs/performance.md, "Memory"). The
- * flag is written in three places (deno.json, deploy/compile.sh, deploy/install-cli.sh); this
- * keeps them from drifting apart. That Sluice runs with it is shown by the tests that launch it
+ * Every way Sluice is launched gives it the same memory settings (docs/performance.md, "Memory"):
+ * the V8 flags (a young generation of 1 MiB per semi-space, optimising compiles on the main
+ * thread) and glibc's `MALLOC_TRIM_THRESHOLD_` (freed memory goes back to the system). They are
+ * written in deno.json, deploy/compile.sh, deploy/install-cli.sh and deploy/sluice.service; this
+ * keeps them from drifting apart. That Sluice runs with them is shown by the tests that launch it
  * those ways (permissions_test.ts, bundle_test.ts, cli_install_test.ts).
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../dev/sluice_process.ts";
-import { compileFlags, taskDenoFlags } from "../dev/tasks.ts";
+import { compileFlags, taskDenoFlags, taskEnv } from "../dev/tasks.ts";
 
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=1";
+const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation";
+const MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_=131072";
 
-Deno.test("the start task runs Sluice with the memory flag", async () => {
+Deno.test("the start task runs Sluice with the memory settings", async () => {
   assert.ok((await taskDenoFlags("start")).includes(V8_FLAGS));
+  assert.deepEqual(await taskEnv("start"), { MALLOC_TRIM_THRESHOLD_: "131072" });
 });
 
-Deno.test("executables and the service's bundle drop-in get the memory flag from compile.sh", async () => {
+Deno.test("executables and the service's bundle drop-in get the V8 flags from compile.sh, the service the malloc setting", async () => {
   const flags = await compileFlags({ configDir: "/etc/sluice", stateDir: "/var/lib/sluice" });
   assert.ok(flags.includes(V8_FLAGS), flags.join(" "));
+  const unit = await Deno.readTextFile(`${REPO_ROOT}deploy/sluice.service`);
+  assert.match(unit, new RegExp(`^Environment=${MALLOC_TRIM}$`, "m"));
 });
 
-Deno.test("the sluice launcher runs Sluice with the memory flag, not its permissions step", async () => {
+Deno.test("the sluice launcher runs Sluice with the memory settings, not its permissions step", async () => {
   const script = await Deno.readTextFile(`${REPO_ROOT}deploy/install-cli.sh`);
-  const run = script.split("\n").filter((l) => l.startsWith('exec "\\$DENO" run'));
+  const lines = script.split("\n");
+  const run = lines.filter((l) => l.startsWith('exec "\\$DENO" run'));
   assert.equal(run.length, 1, "one exec of deno run in the launcher");
   assert.ok(run[0]!.includes(V8_FLAGS), run[0]!);
-  const step = script.split("\n").find((l) => l.startsWith('step=("\\$DENO" run'));
+  const step = lines.find((l) => l.startsWith('step=("\\$DENO" run'));
   assert.ok(step !== undefined && !step.includes("--v8-flags"), "the short step needs none");
+  const exported = lines.indexOf(`export ${MALLOC_TRIM}`);
+  assert.ok(exported >= 0 && exported < lines.indexOf(run[0]!), "exported before the exec");
 });
