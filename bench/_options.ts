@@ -23,6 +23,11 @@ export interface Options {
   jsMaxAckPending: number | undefined;
   /** Diagnosis: nats.js `noAsyncTraces` in the baseline. */
   baselineNoAsyncTraces: boolean;
+  /**
+   * Reference: the baseline loads a small configuration with yaml, zod and CEL before it
+   * subscribes (`config_stack.ts`), to show what those libraries alone hold in memory.
+   */
+  baselineConfigStack: boolean;
   scenarios: Scenario[];
   latencyScenarios: Scenario[];
   phases: { rate: number; seconds: number }[];
@@ -39,6 +44,8 @@ export interface Options {
    * into {@link v8Flags} and {@link sluiceEnv} by {@link shippedLaunch}.
    */
   shipped: boolean;
+  /** Run Sluice from a bundle built as the `bundle` task builds it (`--bundle`). */
+  bundle: boolean;
   /** Environment variables for Sluice beyond the scenario's (the shipped malloc setting). */
   sluiceEnv: Record<string, string>;
   /** Only rewrite the markdown report from this results file. */
@@ -64,6 +71,7 @@ export function options(args: string[]): Options {
       "js-batch": { type: "string" },
       "js-max-ack-pending": { type: "string" },
       "baseline-no-async-traces": { type: "boolean", default: false },
+      "baseline-config-stack": { type: "boolean", default: false },
       scenarios: { type: "string" },
       "no-latency": { type: "boolean", default: false },
       "no-throughput": { type: "boolean", default: false },
@@ -72,6 +80,7 @@ export function options(args: string[]): Options {
       "max-pending": { type: "string" },
       "v8-flags": { type: "string" },
       shipped: { type: "boolean", default: false },
+      bundle: { type: "boolean", default: false },
       render: { type: "string" },
     },
   });
@@ -114,6 +123,7 @@ export function options(args: string[]): Options {
     jsBatch: positive("--js-batch", values["js-batch"]),
     jsMaxAckPending: positive("--js-max-ack-pending", values["js-max-ack-pending"]),
     baselineNoAsyncTraces: values["baseline-no-async-traces"],
+    baselineConfigStack: values["baseline-config-stack"],
     scenarios: values["no-throughput"] ? [] : scenarios,
     // The latency driver publishes to core NATS and its phases assume a core source.
     // ... and one output per event: the processor scenarios are timed by their marks only.
@@ -131,6 +141,7 @@ export function options(args: string[]): Options {
     maxPending: values["max-pending"],
     v8Flags: values["v8-flags"],
     shipped: values.shipped,
+    bundle: values.bundle,
     sluiceEnv: {},
     render: values.render,
   };
@@ -152,6 +163,11 @@ export async function shippedLaunch(o: Options): Promise<void> {
 
 /** How Sluice was launched, for the report: plain `deno run`, as shipped, or with given flags. */
 export function launchText(o: Options): string {
+  const from = o.bundle ? "from the bundle (`deno run --no-config dist/sluice.js`), " : "";
+  return from + launchSettings(o);
+}
+
+function launchSettings(o: Options): string {
   if (o.shipped) {
     const env = Object.entries(o.sluiceEnv).map(([k, v]) => `${k}=${v} `).join("");
     return `as shipped (\`${env}deno run --v8-flags=${o.v8Flags}\`, as \`deno task start\`, ` +

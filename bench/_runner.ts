@@ -52,6 +52,8 @@ export class Bench {
   readonly #jsm: JetStreamManager;
   /** The MQTT broker of the MQTT scenario, when one runs. */
   readonly #mqtt: MqttBroker | undefined;
+  /** The bundle Sluice runs from with `--bundle`; set by {@link prepare}. */
+  #bundle: string | undefined;
   /** Ingest rate of the current fill of the source stream. */
   #ingest = NaN;
 
@@ -88,12 +90,25 @@ export class Bench {
    * Spawns a bench program (`bench/<file>`) with loopback-only permissions (and reading files:
    * MQTT.js looks for its defaults).
    */
-  #child(file: string, args: string[]): SluiceProcess {
+  #child(file: string, args: string[], shipped = false): SluiceProcess {
+    const flags = file.startsWith("mqtt_") ? [...CHILD_FLAGS, "--allow-read"] : CHILD_FLAGS;
     return SluiceProcess.start(args, {
       runtime: ["deno"],
       entry: BENCH + file,
-      denoFlags: file.startsWith("mqtt_") ? [...CHILD_FLAGS, "--allow-read"] : CHILD_FLAGS,
+      // With --shipped, the hand-written programs get Sluice's memory settings too: the
+      // comparison is of the programs, not of the settings.
+      denoFlags: shipped ? [`--v8-flags=${this.#o.v8Flags}`, ...flags] : flags,
+      ...(shipped ? { env: this.#o.sluiceEnv } : {}),
     });
+  }
+
+  /**
+   * What runs as Sluice: `src/main.ts`, or with `--bundle` the bundle built in
+   * {@link prepare} (run with `--no-config`, as the service's drop-in and the `sluice` command
+   * run it).
+   */
+  #program(): { entry?: string; denoFlags: string[] } {
+    return this.#bundle ? { entry: this.#bundle, denoFlags: ["--no-config"] } : { denoFlags: [] };
   }
 
   /** The environment of Sluice: the brokers' URLs its configuration names. */
@@ -107,24 +122,31 @@ export class Bench {
   /** Spawns the consumer under test. */
   #consumer(impl: Impl, s: Scenario, profile = false): SluiceProcess {
     if (impl === "baseline" && s.transport === "mqtt") {
-      return this.#child("mqtt_baseline.ts", [this.#mqttUrl]);
+      return this.#child("mqtt_baseline.ts", [this.#mqttUrl], this.#o.shipped);
     }
     if (impl === "baseline") {
       const settings = {
         batch: this.#o.jsBatch,
         maxAckPending: this.#o.jsMaxAckPending,
         noAsyncTraces: this.#o.baselineNoAsyncTraces || undefined,
+        configStack: this.#o.baselineConfigStack || undefined,
       };
-      return this.#child("baseline.ts", [this.#server.url, s.name, JSON.stringify(settings)]);
+      return this.#child(
+        "baseline.ts",
+        [this.#server.url, s.name, JSON.stringify(settings)],
+        this.#o.shipped,
+      );
     }
     const prof = profile && this.#o.cpuProf
       ? ["--cpu-prof", `--cpu-prof-dir=${this.#o.cpuProf}`]
       : [];
     return SluiceProcess.start(["run", "--log-format", "json", `${this.#dir}/${s.name}`], {
       runtime: ["deno"],
+      ...this.#program(),
       denoFlags: [
         ...prof,
         ...(this.#o.v8Flags ? [`--v8-flags=${this.#o.v8Flags}`] : []),
+        ...this.#program().denoFlags,
         ...SLUICE_FLAGS,
         `--allow-write=${this.#data}`,
       ],
@@ -139,6 +161,10 @@ export class Bench {
   async prepare(): Promise<void> {
     await Deno.mkdir(this.#data, { recursive: true });
     if (!this.#o.impls.includes("sluice")) return;
+    if (this.#o.bundle) {
+      this.#bundle = `${this.#dir}/sluice.js`;
+      await buildBundle(this.#bundle);
+    }
     for (const s of new Set([...this.#o.scenarios, ...this.#o.latencyScenarios])) {
       const dir = `${this.#dir}/${s.name}`;
       await Deno.mkdir(dir, { recursive: true });
@@ -155,7 +181,8 @@ export class Bench {
       await Deno.writeTextFile(`${dir}/bench.yaml`, yaml);
       await using check = SluiceProcess.start(["check", dir], {
         runtime: ["deno"],
-        denoFlags: [...SLUICE_FLAGS, `--allow-write=${this.#data}`],
+        ...this.#program(),
+        denoFlags: [...this.#program().denoFlags, ...SLUICE_FLAGS, `--allow-write=${this.#data}`],
         env: this.#env(s),
       });
       const status = await check.status;
@@ -393,4 +420,27 @@ function summaries(records: readonly LogRecord[]): LogRecord[] {
  */
 export function log(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+}
+
+/**
+ * Builds the bundle as the `bundle` task does (`deno bundle`, then the escape of characters above
+ * U+00FF), into `out`.
+ */
+async function buildBundle(out: string): Promise<void> {
+  const steps = [
+    ["bundle", "--quiet", "--output", out, "src/main.ts"],
+    ["run", `--allow-read=${out}`, `--allow-write=${out}`, "tools/escape_bundle.ts", out],
+  ];
+  for (const args of steps) {
+    const r = await new Deno.Command("deno", {
+      args,
+      cwd: REPO_ROOT,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    if (!r.success) {
+      throw new Error(`deno ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
+    }
+  }
 }

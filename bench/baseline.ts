@@ -44,6 +44,8 @@ interface Settings {
    * one. Sluice keeps the default (traces on); this shows what they cost.
    */
   noAsyncTraces?: boolean;
+  /** Load a small configuration with yaml, zod and CEL first (`config_stack.ts`). */
+  configStack?: boolean;
 }
 
 function counts(name: string): Counts {
@@ -226,6 +228,10 @@ function publishToStream(nc: NatsConnection, c: Counts): () => Promise<void> {
 }
 
 async function main(url: string, name: ScenarioName, settings: Settings): Promise<void> {
+  if (settings.configStack) {
+    const { loadConfigStack } = await import("./config_stack.ts");
+    (globalThis as { loaded?: unknown }).loaded = loadConfigStack();
+  }
   const nc = await connect({
     servers: url,
     name: "baseline-bench",

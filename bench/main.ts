@@ -30,8 +30,10 @@
  * The JetStream and MQTT scenarios use `--js-events` events per run (a quarter of `--events` by
  * default). For diagnosis,
  * `--js-batch N` and `--js-max-ack-pending N` change the source's pull batch and consumer limit in
- * both programs, and `--baseline-no-async-traces` turns nats.js's per-request stack capture off in
- * the baseline only; the results record them.
+ * both programs, `--baseline-no-async-traces` turns nats.js's per-request stack capture off in
+ * the baseline only, and `--baseline-config-stack` makes the baseline load a small configuration
+ * with yaml, zod and CEL first (what those libraries alone hold: the floor of a configurable
+ * program's memory); the results record them.
  *
  * Each measurement is repeated; the report gives the median and the range. Results go to
  * `bench/results/latest.{json,md}` (`quick.{json,md}` with `--quick`).
@@ -40,8 +42,9 @@
  * 90 s), `--reps N`, `--events N`, `--js-events N`, `--window N`, `--scenarios a,b`,
  * `--no-latency`, `--no-throughput`,
  * `--impl baseline|sluice`, `--cpu-prof DIR` (profile Sluice in the throughput runs),
- * `--shipped` (run Sluice with the start task's V8 flags and environment, as it is shipped;
- * without it, plain `deno run`), `--max-pending SIZE` and `--v8-flags FLAGS` (diagnosis: change
+ * `--shipped` (run Sluice with the start task's V8 flags and environment, as it is shipped, and
+ * the hand-written programs alike; without it, plain `deno run`), `--bundle` (run Sluice from a
+ * bundle built as the `bundle` task builds it, instead of `src/main.ts`), `--max-pending SIZE` and `--v8-flags FLAGS` (diagnosis: change
  * Sluice's settings, recorded in the results), `--render FILE.json` (only rewrite the markdown of
  * a results file).
  *
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
       js_batch: o.jsBatch ?? JETSTREAM.batch,
       js_max_ack_pending: o.jsMaxAckPending ?? JETSTREAM.maxAckPending,
       baseline_no_async_traces: o.baselineNoAsyncTraces,
+      baseline_config_stack: o.baselineConfigStack,
       phases: o.phases,
       max_pending: o.maxPending ?? "default",
       sluice_v8_flags: o.v8Flags ?? "",

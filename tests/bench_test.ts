@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { launchText, options, shippedLaunch } from "../bench/_options.ts";
+import { loadConfigStack } from "../bench/config_stack.ts";
 import { taskDenoFlags, taskEnv } from "../dev/tasks.ts";
 import { markdown } from "../bench/_report.ts";
 import type { Results, ThroughputRun } from "../bench/_results.ts";
@@ -127,6 +128,20 @@ Deno.test("options(): --shipped runs Sluice with the start task's V8 flags and e
     () => options(["--shipped", "--v8-flags=--max-semi-space-size=2"]),
     /--shipped runs the start task's V8 flags: drop --v8-flags/,
   );
+});
+
+Deno.test("the baseline's config stack parses, validates and compiles a working filter", () => {
+  assert.equal(options(["--baseline-config-stack"]).baselineConfigStack, true);
+  assert.equal(options([]).baselineConfigStack, false);
+  const { config, filters } = loadConfigStack() as {
+    config: { pipelines: Record<string, { filter: string }> };
+    filters: ((context: Record<string, unknown>) => unknown)[];
+  };
+  assert.equal(config.pipelines.hot?.filter, "temperature > 30");
+  assert.deepEqual(filters.map((f) => [f({ temperature: 31 }), f({ temperature: 30 })]), [[
+    true,
+    false,
+  ]]);
 });
 
 Deno.test("markdown(): the summary table has idle and peak RSS of both programs", () => {
