@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { NAME_PATTERN } from "../config/fields.ts";
 import { fileSchema, pipelineSchema } from "../config/schema.ts";
 import { builtinProcessors, type ProcessorRegistry } from "../processors/mod.ts";

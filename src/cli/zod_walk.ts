@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { formatDuration } from "../config/units.ts";
 
 /** The internal definition of a zod node, as far as this module reads it. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { parseDuration, parseSize } from "./units.ts";
 
 /** A duration string (`250ms`, `2s`, `5m`, `1h`) parsed to milliseconds. */

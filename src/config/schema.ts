@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { duration, isSubjectToken, size } from "./fields.ts";
 
 /** Port of the health endpoints when `health.listen` names none. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { duration } from "../config/fields.ts";
 import { parseDuration } from "../config/units.ts";
 

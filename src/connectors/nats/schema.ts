@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { certificatePair, duration, reconnectFields, size } from "../../config/fields.ts";
 import { subjectProblem } from "./subject.ts";
 import { compileTemplate, TemplateSyntaxError } from "./template.ts";

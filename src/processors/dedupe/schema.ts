@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { cel, maxKeys, positiveDuration } from "../_fields.ts";
 
 /** The `dedupe:` map. */

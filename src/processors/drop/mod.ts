@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { defineProcessorKind } from "../types.ts";
 import { fieldPath } from "../_fields.ts";
 import { deletePath, isObject, splitPath } from "../_path.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Expression } from "../../filter/filter.ts";
 import { defineProcessorKind } from "../types.ts";
 import { cel } from "../_fields.ts";

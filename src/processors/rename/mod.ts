@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { defineProcessorKind } from "../types.ts";
 import { fieldPath } from "../_fields.ts";
 import { deletePath, getPath, isObject, setPath, splitPath } from "../_path.ts";

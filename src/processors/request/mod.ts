@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { duration } from "../../config/fields.ts";
 import type { AddressTemplate } from "../../engine/types.ts";
 import { defineProcessorKind } from "../types.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod";
 import { cel, maxKeys, rate } from "../_fields.ts";
 
 /** The `throttle:` map. */
