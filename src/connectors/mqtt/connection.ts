@@ -9,7 +9,7 @@ import type { IClientOptions } from "mqtt";
 import { RuntimeError } from "../../errors.ts";
 import { describeMissing, missingPermission } from "../../permissions.ts";
 import { errorText } from "./failures.ts";
-import type { BrokerUrl, MqttConnectorConfig } from "./schema.ts";
+import type { MqttConnectorConfig } from "./schema.ts";
 
 /** PEM contents for TLS connections. */
 export interface TlsFiles {
