@@ -7,6 +7,7 @@
  */
 import { type JetStreamManager, StorageType } from "@nats-io/jetstream";
 import type { NatsServer } from "../dev/nats_server.ts";
+import { runBundleTask } from "../dev/tasks.ts";
 import { type LogRecord, REPO_ROOT, SluiceProcess } from "../dev/sluice_process.ts";
 import type { Options } from "./_options.ts";
 import { CLOCK_TICKS_PER_S, cpuTicks, type ProcStatus, procStatus } from "./_proc.ts";
@@ -163,7 +164,7 @@ export class Bench {
     if (!this.#o.impls.includes("sluice")) return;
     if (this.#o.bundle) {
       this.#bundle = `${this.#dir}/sluice.js`;
-      await buildBundle(this.#bundle);
+      await runBundleTask(this.#bundle, "deno");
     }
     for (const s of new Set([...this.#o.scenarios, ...this.#o.latencyScenarios])) {
       const dir = `${this.#dir}/${s.name}`;
@@ -420,27 +421,4 @@ function summaries(records: readonly LogRecord[]): LogRecord[] {
  */
 export function log(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
-}
-
-/**
- * Builds the bundle as the `bundle` task does (`deno bundle`, then the escape of characters above
- * U+00FF), into `out`.
- */
-async function buildBundle(out: string): Promise<void> {
-  const steps = [
-    ["bundle", "--quiet", "--output", out, "src/main.ts"],
-    ["run", `--allow-read=${out}`, `--allow-write=${out}`, "tools/escape_bundle.ts", out],
-  ];
-  for (const args of steps) {
-    const r = await new Deno.Command("deno", {
-      args,
-      cwd: REPO_ROOT,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!r.success) {
-      throw new Error(`deno ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
-    }
-  }
 }

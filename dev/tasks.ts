@@ -67,6 +67,36 @@ export async function taskDenoFlags(name: string): Promise<string[]> {
   return words.slice(2, entry);
 }
 
+/**
+ * Builds the bundle as the `bundle` task does (its `deno bundle`, then `tools/escape_bundle.ts`,
+ * joined by `&&`), with the file the task writes, `dist/sluice.js`, replaced by `out`.
+ *
+ * @param out Where the bundle goes.
+ * @param deno The `deno` to run, by default the one running this.
+ * @throws {Error} When the task has another shape or a step fails.
+ */
+export async function runBundleTask(out: string, deno = Deno.execPath()): Promise<void> {
+  const words = await taskWords("bundle");
+  const commands: string[][] = [[]];
+  for (const w of words) w === "&&" ? commands.push([]) : commands.at(-1)!.push(w);
+  if (commands.length !== 2 || commands.some((c) => c[0] !== "deno")) {
+    throw new Error(`unexpected bundle task: ${words.join(" ")}`);
+  }
+  for (const command of commands) {
+    const args = command.slice(1).map((w) => w.replaceAll("dist/sluice.js", out));
+    if (!args.includes(out)) throw new Error(`${command.join(" ")} names no dist/sluice.js`);
+    const result = await new Deno.Command(deno, {
+      args,
+      cwd: REPO_ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!result.success) {
+      throw new Error(`deno ${args.join(" ")} failed:\n${new TextDecoder().decode(result.stderr)}`);
+    }
+  }
+}
+
 /** Settings of `deploy/compile.sh --print-flags`; each maps to its `SLUICE_*` variable. */
 export interface CompileFlagOptions {
   /** `SLUICE_CONFIG_DIR`: the configuration directory. */

@@ -10,7 +10,7 @@ import { Mosquitto } from "../dev/mosquitto.ts";
 import { collect, testClient } from "../dev/mqtt_client.ts";
 import { NatsServer } from "../dev/nats_server.ts";
 import { REPO_ROOT, runSluice, SluiceProcess } from "../dev/sluice_process.ts";
-import { compileFlags, taskWords } from "../dev/tasks.ts";
+import { compileFlags, runBundleTask } from "../dev/tasks.ts";
 import { Collector } from "../dev/wait.ts";
 
 /** A temporary directory outside the repository with the bundle in it; removed on dispose. */
@@ -21,37 +21,11 @@ interface Install extends AsyncDisposable {
   stateDir: string;
 }
 
-/**
- * Runs the `bundle` task's commands (`deno bundle`, then `tools/escape_bundle.ts`, joined by
- * `&&`) with the file they build, `dist/sluice.js`, replaced by `out`.
- */
-async function buildBundle(out: string): Promise<void> {
-  const words = await taskWords("bundle");
-  const commands: string[][] = [[]];
-  for (const w of words) w === "&&" ? commands.push([]) : commands.at(-1)!.push(w);
-  assert.ok(commands.length === 2, `unexpected bundle task: ${words.join(" ")}`);
-  for (const command of commands) {
-    assert.ok(command[0] === "deno", `unexpected bundle task: ${words.join(" ")}`);
-    const args = command.slice(1).map((w) => w.replaceAll("dist/sluice.js", out));
-    assert.ok(args.includes(out), `${command.join(" ")} names no dist/sluice.js`);
-    const result = await new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: REPO_ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(
-      result.success,
-      `deno ${args.join(" ")} failed:\n${new TextDecoder().decode(result.stderr)}`,
-    );
-  }
-}
-
 async function install(config: string): Promise<Install> {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "sluice-bundle-" }));
   assert.ok(!dir.startsWith(REPO_ROOT), `${dir} must lie outside the repository`);
   const built = `${dir}/build/sluice.js`;
-  await buildBundle(built);
+  await runBundleTask(built);
   // Installed like an operator would: the file alone, away from where it was built.
   const bundle = `${dir}/opt/sluice.js`;
   await Deno.mkdir(`${dir}/opt`);
