@@ -136,6 +136,8 @@ export class DenoTransport implements Transport {
       // certificate goes through the Node transport.
       // Loaded only here: Node's net and tls stay out of a gateway that has no client certificate.
       const { NodeTransport } = await import("./node_transport.ts");
+      // Closed while the module loaded (only the first such connection waits for it): no dial.
+      if (this.#done) throw new Error("the connection was closed while it was being made");
       const node: Transport = new NodeTransport();
       this.#node = node;
       void node.closed().then((err) => this.#closed.resolve(err));
