@@ -104,12 +104,12 @@ export class Bench {
   }
 
   /**
-   * What runs as Sluice: `src/main.ts`, or with `--bundle` the bundle built in
-   * {@link prepare} (run with `--no-config`, as the service's drop-in and the `sluice` command
-   * run it).
+   * Flags for what runs as Sluice: `src/main.ts` with the repository's configuration, or with
+   * `--bundle` the bundle built in {@link prepare} ({@link #bundle}, the entry then) with
+   * `--no-config`, as the service's drop-in and the `sluice` command run it.
    */
-  #program(): { entry?: string; denoFlags: string[] } {
-    return this.#bundle ? { entry: this.#bundle, denoFlags: ["--no-config"] } : { denoFlags: [] };
+  #programFlags(): string[] {
+    return this.#bundle ? ["--no-config"] : [];
   }
 
   /** The environment of Sluice: the brokers' URLs its configuration names. */
@@ -143,11 +143,11 @@ export class Bench {
       : [];
     return SluiceProcess.start(["run", "--log-format", "json", `${this.#dir}/${s.name}`], {
       runtime: ["deno"],
-      ...this.#program(),
+      entry: this.#bundle,
       denoFlags: [
         ...prof,
         ...(this.#o.v8Flags ? [`--v8-flags=${this.#o.v8Flags}`] : []),
-        ...this.#program().denoFlags,
+        ...this.#programFlags(),
         ...SLUICE_FLAGS,
         `--allow-write=${this.#data}`,
       ],
@@ -182,8 +182,8 @@ export class Bench {
       await Deno.writeTextFile(`${dir}/bench.yaml`, yaml);
       await using check = SluiceProcess.start(["check", dir], {
         runtime: ["deno"],
-        ...this.#program(),
-        denoFlags: [...this.#program().denoFlags, ...SLUICE_FLAGS, `--allow-write=${this.#data}`],
+        entry: this.#bundle,
+        denoFlags: [...this.#programFlags(), ...SLUICE_FLAGS, `--allow-write=${this.#data}`],
         env: this.#env(s),
       });
       const status = await check.status;

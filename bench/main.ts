@@ -44,9 +44,9 @@
  * `--impl baseline|sluice`, `--cpu-prof DIR` (profile Sluice in the throughput runs),
  * `--shipped` (run Sluice with the start task's V8 flags and environment, as it is shipped, and
  * the hand-written programs alike; without it, plain `deno run`), `--bundle` (run Sluice from a
- * bundle built as the `bundle` task builds it, instead of `src/main.ts`), `--max-pending SIZE` and `--v8-flags FLAGS` (diagnosis: change
- * Sluice's settings, recorded in the results), `--render FILE.json` (only rewrite the markdown of
- * a results file).
+ * bundle built as the `bundle` task builds it, instead of `src/main.ts`), `--max-pending SIZE`
+ * and `--v8-flags FLAGS` (diagnosis: change Sluice's settings, recorded in the results),
+ * `--render FILE.json` (only rewrite the markdown of a results file).
  *
  * @module
  */
