@@ -141,6 +141,11 @@ export class NatsConnector
     return await this.#nc.rtt().catch(() => undefined);
   }
 
+  /** The connector's `inbox_prefix`, for subscriptions that take replies (PubAcks). */
+  get inboxPrefix(): string | undefined {
+    return this.#config.inbox_prefix;
+  }
+
   /** Whether the connection is up now (not connecting, reconnecting or closed). */
   get connected(): boolean {
     return this.#state === "connected" && this.#nc !== undefined;

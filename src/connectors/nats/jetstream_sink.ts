@@ -1,14 +1,13 @@
 /**
- * A JetStream subject as a pipeline sink (`jetstream: true`): every event is published with
- * `js.publish` and counts as accepted only once its PubAck arrived, so an acknowledging source
- * acks it only when the stream has stored it. Failed attempts are retried with exponential
+ * A JetStream subject as a pipeline sink (`jetstream: true`): every event is published with a
+ * reply subject of the sink's {@link PubAckTracker} and counts as accepted only once its PubAck
+ * arrived, so an acknowledging source acks it only when the stream has stored it. Failed attempts are retried with exponential
  * backoff; a `msg_id:` setting gives each message a stable `Nats-Msg-Id` so that the stream stores
  * a retried or replayed message once.
  *
  * @module
  */
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import type { MsgHdrs } from "@nats-io/nats-core";
+import { headers as createHeaders, type MsgHdrs } from "@nats-io/nats-core";
 import type {
   HeaderValues,
   InboundMessage,
@@ -19,6 +18,7 @@ import type {
 import type { Logger } from "../../log.ts";
 import { buildHeaders, errorText, isMaxPayloadError, type NatsConnector } from "./client.ts";
 import { type MsgIdFn, msgIdFunction } from "./msg_id.ts";
+import { type PubAckError, PubAckTracker, PubAckWaiter } from "./puback.ts";
 import type { JetStreamSinkConfig, NatsSinkConfig } from "./schema.ts";
 import { compileTemplate, isRenderFailure, type SubjectTemplate } from "./template.ts";
 
@@ -55,10 +55,15 @@ export class JetStreamSink implements Sink {
   readonly #msgId: MsgIdFn | undefined;
   readonly #config: JetStreamSinkConfig;
   readonly #log: Logger;
-  #js: JetStreamClient | undefined;
+  #pubAcks: PubAckTracker | undefined;
   #inFlight = 0;
   #idle: PromiseWithResolvers<void> | undefined;
   #warnedAt = 0;
+  /** What every {@link Publication} of this sink reports to: created once, not per event. */
+  readonly #events: PublicationEvents = {
+    acked: (p, duplicate) => this.#acked(p, duplicate),
+    failed: (p, e) => this.#failed(p, e),
+  };
 
   /**
    * @param connector The shared client; open while the sink is used.
@@ -93,10 +98,9 @@ export class JetStreamSink implements Sink {
     const headers = source || extra ? buildHeaders(source, extra) : undefined;
     const id = this.#msgId?.(event, subject, msg.data);
     this.#inFlight++;
-    return this.#publish(subject, msg.data, headers, id).finally(() => {
-      this.#inFlight--;
-      if (this.#inFlight === 0) this.#idle?.resolve();
-    });
+    const publication = new Publication(this.#events, subject, msg.data, withMsgId(headers, id));
+    this.#attempt(publication);
+    return publication.result;
   }
 
   /** Resolves once every publish in flight has its PubAck or has failed. */
@@ -112,41 +116,69 @@ export class JetStreamSink implements Sink {
     return this.#connector.connected;
   }
 
-  async #publish(
-    subject: string,
-    data: Uint8Array,
-    headers: MsgHdrs | undefined,
-    msgID: string | undefined,
-  ): Promise<SendFailure | undefined> {
-    const { retries, retry_wait: retryWait, timeout } = this.#config;
-    for (let attempt = 0;; attempt++) {
-      try {
-        this.#js ??= jetstream(this.#connector.connection, { timeout });
-        const ack = await this.#js.publish(subject, data, {
-          timeout,
-          ...(headers ? { headers } : {}),
-          ...(msgID === undefined ? {} : { msgID }),
-        });
-        this.stats.acked++;
-        if (ack.duplicate) this.stats.duplicates++;
-        return undefined;
-      } catch (e) {
-        if (isMaxPayloadError(e)) {
-          this.stats.failures++;
-          return { kind: "rejected", reason: errorText(e) };
-        }
-        if (attempt >= retries || !this.#connector.connected && attempt > 0) {
-          this.stats.failures++;
-          this.#warn(subject, e, attempt + 1);
-          return {
-            kind: "error",
-            reason: `no PubAck after ${attempt + 1} attempts: ${publishErrorText(e, subject)}`,
-          };
-        }
-        this.stats.retries++;
-        await delay(Math.min(retryWait * 2 ** attempt, MAX_RETRY_WAIT_MS));
-      }
+  /** Publishes once more; a failure to publish at all is handled as a failed attempt. */
+  #attempt(p: Publication): void {
+    try {
+      this.#tracker().publish(p.subject, p.data, p.headers, p);
+    } catch (e) {
+      this.#failed(p, e);
     }
+  }
+
+  #acked(p: Publication, duplicate: boolean): void {
+    this.stats.acked++;
+    if (duplicate) this.stats.duplicates++;
+    this.#finish(p, undefined);
+  }
+
+  #failed(p: Publication, e: unknown): void {
+    if (isMaxPayloadError(e)) {
+      this.stats.failures++;
+      this.#finish(p, { kind: "rejected", reason: errorText(e) });
+      return;
+    }
+    const attempts = p.attempt + 1;
+    if (p.attempt >= this.#config.retries || !this.#connector.connected && p.attempt > 0) {
+      this.stats.failures++;
+      this.#warn(p.subject, e, attempts);
+      this.#finish(p, {
+        kind: "error",
+        reason: `no PubAck after ${attempts} attempts: ${errorText(e)}`,
+      });
+      return;
+    }
+    this.stats.retries++;
+    const wait = Math.min(this.#config.retry_wait * 2 ** p.attempt, MAX_RETRY_WAIT_MS);
+    p.attempt = attempts;
+    setTimeout(() => this.#attempt(p), wait);
+  }
+
+  #finish(p: Publication, failure: SendFailure | undefined): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0) this.#idle?.resolve();
+    p.resolve(failure);
+  }
+
+  /** Stops listening for PubAcks; called once the pipeline has flushed the sink. */
+  close(): Promise<void> {
+    this.#pubAcks?.close();
+    this.#pubAcks = undefined;
+    return Promise.resolve();
+  }
+
+  /** The tracker on the connector's current connection (a new one after the connection closed). */
+  #tracker(): PubAckTracker {
+    const nc = this.#connector.connection;
+    if (this.#pubAcks?.nc !== nc || !this.#pubAcks.usable) {
+      this.#pubAcks?.close();
+      this.#pubAcks = new PubAckTracker(
+        nc,
+        this.#config.timeout,
+        this.#connector.inboxPrefix,
+        this.#log,
+      );
+    }
+    return this.#pubAcks;
   }
 
   #warn(subject: string, e: unknown, attempts: number): void {
@@ -156,25 +188,59 @@ export class JetStreamSink implements Sink {
     this.#log.warn("jetstream publish failed", {
       subject,
       attempts,
-      error: publishErrorText(e, subject),
+      error: errorText(e),
       failures: this.stats.failures,
     });
   }
 }
 
-/**
- * nats.js reports a publish nothing answered as "jetstream is not enabled"; on a server with
- * JetStream the usual cause is that no stream's subjects include the subject, so say that.
- */
-export function publishErrorText(e: unknown, subject: string): string {
-  // The class is not exported by @nats-io/jetstream; its name is stable.
-  if (e instanceof Error && e.name === "JetStreamNotEnabled") {
-    return `no stream captures subject "${subject}" (no JetStream answered the publish): ` +
-      `add the subject to a stream's subjects, or enable JetStream on the server`;
-  }
-  return errorText(e);
+/** Where a publication reports its PubAck or its failure. */
+interface PublicationEvents {
+  acked(p: Publication, duplicate: boolean): void;
+  failed(p: Publication, e: PubAckError): void;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * One event on its way into the stream, across its attempts: the tracker's waiter, the retry
+ * state and the promise `send` returned, in one object.
+ */
+class Publication extends PubAckWaiter {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: MsgHdrs | undefined;
+  /** Attempts made before the current one. */
+  attempt = 0;
+  readonly result: Promise<SendFailure | undefined>;
+  resolve!: (failure: SendFailure | undefined) => void;
+  readonly #events: PublicationEvents;
+
+  constructor(
+    events: PublicationEvents,
+    subject: string,
+    data: Uint8Array,
+    headers: MsgHdrs | undefined,
+  ) {
+    super();
+    this.#events = events;
+    this.subject = subject;
+    this.data = data;
+    this.headers = headers;
+    this.result = new Promise((resolve) => this.resolve = resolve);
+  }
+
+  acked(duplicate: boolean): void {
+    this.#events.acked(this, duplicate);
+  }
+
+  failed(e: PubAckError): void {
+    this.#events.failed(this, e);
+  }
+}
+
+/** `headers` with `Nats-Msg-Id` set when the sink names one. */
+function withMsgId(headers: MsgHdrs | undefined, msgID: string | undefined): MsgHdrs | undefined {
+  if (msgID === undefined) return headers;
+  const h = headers ?? createHeaders();
+  h.set("Nats-Msg-Id", msgID);
+  return h;
 }
