@@ -150,7 +150,11 @@ export class PubAckTracker {
   /** Stops listening; publishes still waiting fail with code `closed`. */
   close(): void {
     this.#failAll(new PubAckError("closed", "the sink closed before the PubAck arrived"));
-    if (!this.nc.isClosed()) this.#sub.unsubscribe();
+    try {
+      this.#sub.unsubscribe();
+    } catch {
+      // The connection closed meanwhile: the subscription is gone with it.
+    }
   }
 
   #receive(msg: Msg): void {
