@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { AckPolicy, jetstream } from "@nats-io/jetstream";
 import { NatsServer } from "../dev/nats_server.ts";
-import { pollUntil } from "../dev/wait.ts";
+import { pollUntil, withTimeout } from "../dev/wait.ts";
 import {
   client,
   collectIds,
@@ -233,4 +233,47 @@ Deno.test("create_stream: true creates a missing stream on the source subject", 
   const ids = await collectIds(nc, "out.events");
   await jetstream(nc).publish("ev.x", event(7));
   await ids.waitForIds(1, 10_000, "an event through the created stream");
+});
+
+Deno.test("a JetStream sink retries a publish nothing answered, and the stream stores it once", async () => {
+  await using server = await NatsServer.start({ jetstream: true });
+  await using nc = await client(server);
+  const jsm = await manager(nc);
+  // A subscriber that never answers: each attempt reaches it and times out.
+  const silent = nc.subscribe("up.events");
+  const attempts: (string | undefined)[] = [];
+  const twoAttempts = (async () => {
+    for await (const m of silent) {
+      attempts.push(m.headers?.get("Nats-Msg-Id"));
+      if (attempts.length === 2) return;
+    }
+  })();
+  await nc.flush();
+  await using cfg = await configDir(`connectors:\n${natsConnector("local", server.url)}
+pipelines:
+  to-stream:
+    source: { connector: local, subject: ev.> }
+    sinks:
+      - connector: local
+        subject: up.events
+        jetstream: { timeout: 200ms, retries: 20, retry_wait: 50ms }
+        msg_id: { field: id }
+`);
+  await using sluice = await startSluice(cfg.file);
+  nc.publish("ev.a", event(7));
+  await withTimeout(twoAttempts, 20_000, "a first attempt and a retry");
+  // Both attempts carry the same id, so the stream can drop a late duplicate.
+  assert.deepEqual(attempts, ["e-7", "e-7"]);
+  await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
+  silent.unsubscribe();
+  await pollUntil(
+    async () => (await jsm.streams.info("UP")).state.messages >= 1 ? true : undefined,
+    20_000,
+    "the retried event in stream UP",
+  );
+  await sluice.stop();
+  assert.equal((await jsm.streams.info("UP")).state.messages, 1);
+  const summary = sluice.records.find((r) => r.msg === "pipeline summary");
+  assert.equal(summary?.in, 1);
+  assert.equal(summary?.errors, 0);
 });
