@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { NatsServer } from "../dev/nats_server.ts";
 import { SluiceProcess } from "../dev/sluice_process.ts";
-import { pollUntil } from "../dev/wait.ts";
+import { pollUntil, withTimeout } from "../dev/wait.ts";
 import { client, configDir, event, natsConnector, startSluice } from "./_delivery.ts";
 
 Deno.test("a JetStream sink whose subject no stream captures names the subject, not 'jetstream is not enabled'", async () => {
@@ -26,6 +26,53 @@ pipelines:
   const rejected = await sluice.waitForMsg("event rejected");
   assert.match(String(rejected.reason), /no stream captures subject "up\.events"/);
   assert.equal((await sluice.stop()).code, 0);
+});
+
+Deno.test("a JetStream sink failure learned after send dead-letters the original event, once each", async () => {
+  await using server = await NatsServer.start({ jetstream: true });
+  await using cfg = await configDir(`connectors:
+${natsConnector("local", server.url)}
+pipelines:
+  to-stream:
+    source: { connector: local, subject: ev.> }
+    processors:
+      - map:
+          doubled: temperature * 2.0
+    sinks:
+      - { connector: local, subject: up.events, jetstream: { retries: 0, timeout: 1s } }
+    dead_letter: { connector: local, subject: dlq.to-stream }
+`);
+  await using sluice = await startSluice(cfg.file);
+  await using nc = await client(server);
+  const dead: { data: string; error?: string; subject?: string }[] = [];
+  const sub = nc.subscribe("dlq.to-stream", { max: 3 });
+  const threeDead = (async () => {
+    for await (const m of sub) {
+      dead.push({
+        data: m.string(),
+        error: m.headers?.get("Sluice-Error"),
+        subject: m.headers?.get("Sluice-Subject"),
+      });
+    }
+  })();
+  await nc.flush();
+  for (let i = 0; i < 3; i++) nc.publish("ev.a", event(i));
+  await nc.flush();
+  await withTimeout(threeDead, 20_000, "three dead letters");
+  // The failure comes back after send returned (the PubAck's absence), yet the dead letter holds
+  // the event as it arrived, not the mapped one the sink was given.
+  assert.deepEqual(
+    dead.map((d) => d.data).sort(),
+    [0, 1, 2].map((i) => new TextDecoder().decode(event(i))),
+  );
+  for (const d of dead) {
+    assert.match(d.error ?? "", /^sink error: no PubAck after 1 attempts: no stream captures/);
+    assert.equal(d.subject, "ev.a");
+  }
+  await sluice.stop();
+  const summary = sluice.records.find((r) => r.msg === "pipeline summary");
+  assert.equal(summary?.in, 3);
+  assert.equal(summary?.dead_lettered, 3);
 });
 
 interface StatusConnector {

@@ -23,6 +23,11 @@ export class OutboundMessage implements InboundMessage {
     this.data = data;
   }
 
+  /** The message the event came from. */
+  get from(): InboundMessage {
+    return this.#from;
+  }
+
   get subject(): string {
     return this.#from.subject;
   }

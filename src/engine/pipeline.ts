@@ -34,6 +34,7 @@ import {
   type InboundMessage,
   RequestError,
   type SendFailure,
+  type SendReport,
   type SendResult,
   type Sink,
   type Source,
@@ -106,6 +107,12 @@ export class Pipeline {
   readonly #warned = new Map<string, { at: number; suppressed: number }>();
   /** Whether the clock is read for `lastEventAt` once the current batch of events is handled. */
   #stampPending = false;
+  /** Where sinks report failures they learn after `send` returned, on the unacknowledged path. */
+  readonly #report: SendReport = {
+    failed: (msg, failure) => {
+      this.#sinkFailed(msg instanceof OutboundMessage ? msg.from : msg, failure);
+    },
+  };
   readonly #stamp = (): void => {
     this.#stampPending = false;
     this.counters.lastEventAt = Date.now();
@@ -437,7 +444,7 @@ export class Pipeline {
       const when = whens[i];
       if (when !== undefined && !this.#holds(when, i, outcome, msg)) continue;
       out ??= this.#outbound(msg, outcome, decoded);
-      const result = sinks[i]!.send(outcome, out);
+      const result = sinks[i]!.send(outcome, out, undefined, this.#report);
       if (result === undefined) continue;
       if (result instanceof Promise) {
         result.then((failure) => failure && this.#sinkFailed(msg, failure));

@@ -124,9 +124,31 @@ export type SendResult = SendFailure | undefined | Promise<SendFailure | undefin
  * Sends events to one destination. Core NATS sinks answer synchronously (publishing is buffered by
  * the client); the engine awaits only results that are promises.
  */
+/**
+ * Where a sink may report a failure that it learns only later, instead of returning a promise:
+ * the engine passes one per pipeline, created once, on the path where nobody awaits the result (a
+ * source without acknowledgements). A sink that waits for confirmations (a JetStream PubAck) then
+ * holds no promise, reaction and closure per event in flight, which under a flood all outlive a
+ * young-generation collection and fill the old one (docs/performance.md, "What bounds the
+ * JetStream sink").
+ */
+export interface SendReport {
+  /** `msg` is the message `send` was given; called at most once per send, never during it. */
+  failed(msg: InboundMessage, failure: SendFailure): void;
+}
+
 export interface Sink {
-  /** Sends `msg.data` unchanged; `event` is the decoded payload for subject templates. */
-  send(event: unknown, msg: InboundMessage, extraHeaders?: HeaderValues): SendResult;
+  /**
+   * Sends `msg.data` unchanged; `event` is the decoded payload for subject templates. With
+   * `report`, a sink may return `undefined` for an event it is still confirming and report a
+   * failure through `report` later; a sink that does not use it returns as without.
+   */
+  send(
+    event: unknown,
+    msg: InboundMessage,
+    extraHeaders?: HeaderValues,
+    report?: SendReport,
+  ): SendResult;
   /** Resolves once everything sent so far has been confirmed by the server. */
   flush(): Promise<void>;
   /**

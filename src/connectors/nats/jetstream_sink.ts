@@ -12,6 +12,7 @@ import type {
   HeaderValues,
   InboundMessage,
   SendFailure,
+  SendReport,
   SendResult,
   Sink,
 } from "../../engine/types.ts";
@@ -80,7 +81,12 @@ export class JetStreamSink implements Sink {
     this.#log = log;
   }
 
-  send(event: unknown, msg: InboundMessage, extra?: HeaderValues): SendResult {
+  send(
+    event: unknown,
+    msg: InboundMessage,
+    extra?: HeaderValues,
+    report?: SendReport,
+  ): SendResult {
     const subject = this.#template.isStatic ? this.#template.source : this.#template.render(
       event,
       this.#template.usesAddress ? msg.subject : "",
@@ -100,7 +106,7 @@ export class JetStreamSink implements Sink {
     this.#inFlight++;
     const publication = new Publication(this.#events, subject, msg.data, withMsgId(headers, id));
     this.#attempt(publication);
-    return publication.result;
+    return publication.result(msg, report);
   }
 
   /** Resolves once every publish in flight has its PubAck or has failed. */
@@ -156,7 +162,7 @@ export class JetStreamSink implements Sink {
   #finish(p: Publication, failure: SendFailure | undefined): void {
     this.#inFlight--;
     if (this.#inFlight === 0) this.#idle?.resolve();
-    p.resolve(failure);
+    p.settle(failure);
   }
 
   /** Stops listening for PubAcks; called once the pipeline has flushed the sink. */
@@ -202,7 +208,9 @@ interface PublicationEvents {
 
 /**
  * One event on its way into the stream, across its attempts: the tracker's waiter, the retry
- * state and the promise `send` returned, in one object.
+ * state and where its outcome goes, in one object. The outcome goes to the pipeline's
+ * {@link SendReport} when it passed one (no promise per event), else to the promise `send`
+ * returned; an outcome known before `send` returns is returned by it.
  */
 class Publication extends PubAckWaiter {
   readonly subject: string;
@@ -210,8 +218,11 @@ class Publication extends PubAckWaiter {
   readonly headers: MsgHdrs | undefined;
   /** Attempts made before the current one. */
   attempt = 0;
-  readonly result: Promise<SendFailure | undefined>;
-  resolve!: (failure: SendFailure | undefined) => void;
+  #done = false;
+  #failure: SendFailure | undefined;
+  #report: SendReport | undefined;
+  #msg: InboundMessage | undefined;
+  #resolve: ((failure: SendFailure | undefined) => void) | undefined;
   readonly #events: PublicationEvents;
 
   constructor(
@@ -225,7 +236,26 @@ class Publication extends PubAckWaiter {
     this.subject = subject;
     this.data = data;
     this.headers = headers;
-    this.result = new Promise((resolve) => this.resolve = resolve);
+  }
+
+  /** What `send` returns, once the first attempt was made. */
+  result(msg: InboundMessage, report: SendReport | undefined): SendResult {
+    if (this.#done) return this.#failure;
+    if (report) {
+      this.#report = report;
+      this.#msg = msg;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#resolve = resolve);
+  }
+
+  /** Delivers the outcome, once. */
+  settle(failure: SendFailure | undefined): void {
+    this.#done = true;
+    this.#failure = failure;
+    if (this.#report) {
+      if (failure) this.#report.failed(this.#msg!, failure);
+    } else this.#resolve?.(failure);
   }
 
   acked(duplicate: boolean): void {
