@@ -5,7 +5,7 @@ import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstr
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "../dev/nats_server.ts";
 import type { SluiceProcess } from "../dev/sluice_process.ts";
-import { pollUntil } from "../dev/wait.ts";
+import { pollUntil, withTimeout } from "../dev/wait.ts";
 import {
   client,
   configDir,
@@ -118,6 +118,84 @@ Deno.test("uplink SIGKILLed mid-stream: every event reaches the uplink once it i
   assert.ok(Number(s.buffered) > 0, "some events went through the outbox");
   // deno-lint-ignore no-console -- the measurement is reported, not asserted
   console.log(`outbox: buffered ${s.buffered}, replayed ${s.replayed} of ${total} events`);
+});
+
+Deno.test("a PubAck failure learned after send, uplink up, falls back into the outbox and is sent later", async () => {
+  await using local = await NatsServer.start();
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using cfg = await configDir("");
+  // No stream captures up.events yet: every publish is answered "no responders", after send.
+  await Deno.writeTextFile(
+    cfg.file,
+    config(local, uplink, `${cfg.dir}/outbox.db`, {
+      sink: "jetstream: { timeout: 1s, retries: 0 }\n        msg_id: { field: id }",
+    }),
+  );
+  await using sluice = await startWithUplink(cfg.file);
+  await using nc = await client(local);
+  const total = 50;
+  await publishEvents(nc, "ev.a", 0, total, 50);
+  const kept = await sluice.waitForMsg("sink unavailable, keeping events in the outbox");
+  assert.match(String(kept.reason), /no stream captures subject "up\.events"/);
+  await using jsm = await upStream(uplink);
+  await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
+  await pollUntil(
+    async () => (await streamCount(jsm)) >= total ? true : undefined,
+    30_000,
+    `${total} events in the uplink stream`,
+  );
+  await using up = await client(uplink);
+  const ids = await storedIds(up, total);
+  assert.deepEqual(ids.missing(total), []);
+  assert.equal(await streamCount(jsm), total);
+  await sluice.stop(30_000);
+  const s = summary(sluice);
+  assert.equal(s.in, total);
+  assert.equal(s.buffered, total);
+  assert.equal(s.errors, 0);
+  assert.equal(s.dead_lettered, 0);
+});
+
+Deno.test("stopped while PubAcks are outstanding, Sluice keeps the unconfirmed events in the outbox", async () => {
+  await using local = await NatsServer.start();
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using cfg = await configDir("");
+  await Deno.writeTextFile(
+    cfg.file,
+    config(local, uplink, `${cfg.dir}/outbox.db`, {
+      sink: "jetstream: { timeout: 2s, retries: 0 }\n        msg_id: { field: id }",
+    }),
+  );
+  // A subscriber that never answers holds every publish without a PubAck until the timeout.
+  await using up = await client(uplink);
+  const total = 10;
+  const silent = up.subscribe("up.events", { max: total });
+  const received = (async () => {
+    for await (const _ of silent) { /* counted by max */ }
+  })();
+  await up.flush();
+  {
+    await using sluice = await startWithUplink(cfg.file);
+    await using nc = await client(local);
+    await publishEvents(nc, "ev.a", 0, total, total);
+    await withTimeout(received, 20_000, "every publish at the uplink");
+    await sluice.stop(30_000);
+    const closed = sluice.records.find((r) =>
+      r.msg === "outbox closed with events kept for the next run"
+    );
+    assert.equal(closed?.events, total);
+    assert.equal(summary(sluice).buffered, total);
+  }
+  await using jsm = await upStream(uplink);
+  await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
+  await using _again = await startWithUplink(cfg.file);
+  await pollUntil(
+    async () => (await streamCount(jsm)) >= total ? true : undefined,
+    30_000,
+    `${total} events in the uplink stream after the restart`,
+  );
+  const ids = await storedIds(up, total);
+  assert.deepEqual(ids.missing(total), []);
 });
 
 Deno.test("the outbox survives a Sluice restart and is sent when the uplink returns", async () => {

@@ -20,7 +20,14 @@ import type { HeaderSource } from "../filter/filter.ts";
 import type { Logger } from "../log.ts";
 import type { PipelineCounters } from "./counters.ts";
 import type { AppendOutcome, Outbox, OutboxRecord, StoredRecord } from "./outbox.ts";
-import type { HeaderValues, InboundMessage, SendFailure, SendResult, Sink } from "./types.ts";
+import type {
+  HeaderValues,
+  InboundMessage,
+  SendFailure,
+  SendReport,
+  SendResult,
+  Sink,
+} from "./types.ts";
 
 /** Events sent from the outbox per round; one round is confirmed before the next starts. */
 const REPLAY_BATCH = 512;
@@ -94,6 +101,7 @@ export class BufferedSink implements Sink {
   #wake: (() => void) | undefined;
   #warnedFullAt = 0;
   #refused = 0;
+  #late: { outer: SendReport; report: SendReport } | undefined;
   /**
    * Events sent directly and not yet confirmed by a flush, as flat (event, msg, extra) triples so
    * that keeping them allocates nothing per event.
@@ -136,7 +144,12 @@ export class BufferedSink implements Sink {
     };
   }
 
-  send(event: unknown, msg: InboundMessage, extra?: HeaderValues): SendResult {
+  send(
+    event: unknown,
+    msg: InboundMessage,
+    extra?: HeaderValues,
+    report?: SendReport,
+  ): SendResult {
     if (this.#replay !== undefined || this.#outbox.length > 0) {
       return this.#store(event, msg, extra);
     }
@@ -144,8 +157,14 @@ export class BufferedSink implements Sink {
       this.#log.info("sink unavailable, keeping events in the outbox", { reason: "disconnected" });
       return this.#store(event, msg, extra);
     }
-    const result = this.#inner.send(event, msg, extra);
+    // A sink that confirms by itself reports a failure later; it then falls back into the outbox
+    // as a failed promise would (an event, no extra headers: not a dead letter).
+    const late = report && this.#inner.selfConfirming && event !== undefined && !extra
+      ? this.#lateReport(report)
+      : undefined;
+    const result = this.#inner.send(event, msg, extra, late);
     if (result === undefined) {
+      if (late) return undefined;
       this.#track(event, msg, extra);
       return undefined;
     }
@@ -157,6 +176,9 @@ export class BufferedSink implements Sink {
 
   /** Confirms what was sent directly (or puts it back into the outbox), then syncs the outbox. */
   async flush(): Promise<void> {
+    // Sends still being confirmed by the sink itself (PubAcks) end first: a failure among them
+    // falls back into the outbox, which the commit below then covers.
+    if (this.#inner.selfConfirming) await this.#inner.flush();
     await this.#confirmAll();
     await this.#outbox.commit();
   }
@@ -174,6 +196,25 @@ export class BufferedSink implements Sink {
       this.#log.info("outbox closed with events kept for the next run", { events: left });
     }
     await this.#inner.close?.();
+  }
+
+  /** The report given to the inner sink for `outer`: one object, made on the first send. */
+  #lateReport(outer: SendReport): SendReport {
+    if (this.#late?.outer !== outer) {
+      this.#late = {
+        outer,
+        report: { failed: (msg, failure) => this.#failedLate(outer, msg, failure) },
+      };
+    }
+    return this.#late.report;
+  }
+
+  /** A failure the inner sink learned late: into the outbox, or on to `outer` if that fails too. */
+  #failedLate(outer: SendReport, msg: InboundMessage, failure: SendFailure): void {
+    // `true` stands for the event, of which the outbox keeps only that there was one.
+    const result = this.#fallBack(failure, true, msg, undefined);
+    if (result instanceof Promise) result.then((f) => f && outer.failed(msg, f));
+    else if (result) outer.failed(msg, result);
   }
 
   /** Keeps an event sent directly until a flush confirms it. */

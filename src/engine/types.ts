@@ -140,8 +140,8 @@ export interface SendReport {
 export interface Sink {
   /**
    * Sends `msg.data` unchanged; `event` is the decoded payload for subject templates. With
-   * `report`, a sink may return `undefined` for an event it is still confirming and report a
-   * failure through `report` later; a sink that does not use it returns as without.
+   * `report`, a {@link Sink.selfConfirming} sink returns `undefined` for an event it is still
+   * confirming and reports a failure through `report` later; other sinks ignore it.
    */
   send(
     event: unknown,
@@ -151,6 +151,13 @@ export interface Sink {
   ): SendResult;
   /** Resolves once everything sent so far has been confirmed by the server. */
   flush(): Promise<void>;
+  /**
+   * True for a sink that confirms each event itself (a JetStream sink awaits its PubAck): its
+   * `flush` waits for those confirmations, and its `send`, given a {@link SendReport}, returns
+   * `undefined` for an event still being confirmed and reports a failure later. Absent means
+   * false: `undefined` from `send` means accepted.
+   */
+  readonly selfConfirming?: boolean;
   /**
    * Whether the sink's connection is up, so a store-and-forward buffer can hold events instead of
    * handing them to a client that cannot deliver them. Absent means always ready.

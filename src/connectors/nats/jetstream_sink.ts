@@ -42,6 +42,7 @@ export interface JetStreamSinkStats {
 
 /** Publishes events to a (possibly templated) subject of a JetStream stream. */
 export class JetStreamSink implements Sink {
+  readonly selfConfirming = true;
   /** What happened so far. */
   readonly stats: JetStreamSinkStats = {
     acked: 0,
@@ -60,6 +61,7 @@ export class JetStreamSink implements Sink {
   #inFlight = 0;
   #idle: PromiseWithResolvers<void> | undefined;
   #warnedAt = 0;
+  #closed = false;
   /** What every {@link Publication} of this sink reports to: created once, not per event. */
   readonly #events: PublicationEvents = {
     acked: (p, duplicate) => this.#acked(p, duplicate),
@@ -125,6 +127,7 @@ export class JetStreamSink implements Sink {
   /** Publishes once more; a failure to publish at all is handled as a failed attempt. */
   #attempt(p: Publication): void {
     try {
+      if (this.#closed) throw new Error("the sink is closed");
       this.#tracker().publish(p.subject, p.data, p.headers, p);
     } catch (e) {
       this.#failed(p, e);
@@ -144,7 +147,10 @@ export class JetStreamSink implements Sink {
       return;
     }
     const attempts = p.attempt + 1;
-    if (p.attempt >= this.#config.retries || !this.#connector.connected && p.attempt > 0) {
+    if (
+      this.#closed || p.attempt >= this.#config.retries ||
+      !this.#connector.connected && p.attempt > 0
+    ) {
       this.stats.failures++;
       this.#warn(p.subject, e, attempts);
       this.#finish(p, {
@@ -160,13 +166,16 @@ export class JetStreamSink implements Sink {
   }
 
   #finish(p: Publication, failure: SendFailure | undefined): void {
+    // The outcome first, so that what it starts (an outbox append) precedes what a flush resumes.
+    p.settle(failure);
     this.#inFlight--;
     if (this.#inFlight === 0) this.#idle?.resolve();
-    p.settle(failure);
   }
 
   /** Stops listening for PubAcks; called once the pipeline has flushed the sink. */
   close(): Promise<void> {
+    // Publishes still waiting fail now, for good: a closed sink neither retries nor subscribes.
+    this.#closed = true;
     this.#pubAcks?.close();
     this.#pubAcks = undefined;
     return Promise.resolve();
