@@ -98,3 +98,56 @@ pipelines:
   );
   assert.equal((await sluice.stop(30_000)).code, 0);
 });
+
+Deno.test("JetStream source + core sink: events awaiting a confirmation the uplink never gives are redelivered", async () => {
+  await using local = await NatsServer.start({ jetstream: true });
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using nc = await client(local);
+  const jsm = await manager(nc);
+  await jsm.streams.add({ name: "EV", subjects: ["ev.>"] });
+  {
+    await using up = await client(uplink);
+    await (await manager(up)).streams.add({ name: "UP", subjects: ["up.>"] });
+  }
+  await using cfg = await configDir(`connectors:
+${natsConnector("local", local.url)}${natsConnector("uplink", uplink.url)}
+pipelines:
+  from-stream:
+    source:
+      connector: local
+      subject: ev.>
+      jetstream: { stream: EV, durable: sluice, ack_wait: 30s, nak_delay: 100ms }
+    sinks:
+      - { connector: uplink, subject: up.events, msg_id: { field: id } }
+`);
+  await using sluice = await startSluice(cfg.file);
+  const js = jetstream(nc);
+  const total = 2000;
+  for (let i = 0; i < 500; i++) await js.publish("ev.a", event(i));
+  // Frozen, the uplink reads nothing and answers no PING: what Sluice sends now was accepted by a
+  // connected client, and every event of those batches waits for a confirmation that never comes.
+  Deno.kill(uplink.pid!, "SIGSTOP");
+  for (let i = 500; i < total; i++) await js.publish("ev.a", event(i));
+  await pollUntil(
+    async () => (await jsm.consumers.info("EV", "sluice")).num_ack_pending > 0 ? true : undefined,
+    20_000,
+    "events handed to Sluice and not yet acked",
+  );
+  await uplink.kill();
+  await sluice.waitForLog(
+    (r) => r.msg === "connector disconnected" && r.connector === "uplink",
+    20_000,
+    "Sluice to see the uplink gone",
+  );
+  await uplink.restart();
+  await using up = await client(uplink);
+  const upm = await manager(up);
+  await pollUntil(
+    async () => (await messages(upm, "UP")) >= total ? true : undefined,
+    60_000,
+    `${total} events in the uplink stream`,
+  );
+  const ids = await storedIds(up, "UP", total);
+  assert.deepEqual(ids.missing(total), []);
+  assert.equal((await sluice.stop(30_000)).code, 0);
+});

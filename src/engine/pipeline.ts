@@ -71,6 +71,13 @@ export type CarriedProcessors = readonly ChainProcessor[];
 /** Warnings about failing events are rate-limited: the first at once, then one summary a period. */
 const WARN_EVERY_MS = 30_000;
 
+/** Events of an acknowledging source that wait for one sink confirmation. */
+interface ConfirmBatch {
+  readonly confirmation: Promise<SendFailure | undefined>;
+  readonly msgs: InboundMessage[];
+  readonly ackers: Acknowledger[];
+}
+
 /** A pipeline wired to its connectors. */
 export class Pipeline {
   readonly name: string;
@@ -107,6 +114,8 @@ export class Pipeline {
   readonly #warned = new Map<string, { at: number; suppressed: number }>();
   /** Whether the clock is read for `lastEventAt` once the current batch of events is handled. */
   #stampPending = false;
+  /** The acknowledging path's events waiting for the confirmation their sink returned last. */
+  #confirming: ConfirmBatch | undefined;
   /** Where sinks report failures they learn after `send` returned, on the unacknowledged path. */
   readonly #report: SendReport = {
     failed: (msg, failure) => {
@@ -373,11 +382,7 @@ export class Pipeline {
       return;
     }
     if (acker) {
-      this.#settle(msg, outcome, decoded, acker).catch((e) => {
-        // Only a bug gets here; redelivery is the safe outcome.
-        this.#log.error("event handling failed", { error: oneLine(e) });
-        acker.nak();
-      });
+      this.#acknowledge(msg, outcome, decoded, acker);
       return;
     }
     this.#complete(msg, outcome, decoded);
@@ -543,6 +548,9 @@ export class Pipeline {
    * that confirm asynchronously), nak on a sink failure so it comes again, and for a poison
    * message dead-letter it and then term it so that it never comes again. Events a processor
    * dropped or a window absorbed are acknowledged.
+   *
+   * Most events take {@link Pipeline.#acknowledge}'s way, which holds no promise of its own per
+   * event; this is the general one, for what it does not handle.
    */
   async #settle(
     msg: InboundMessage,
@@ -550,12 +558,59 @@ export class Pipeline {
     decoded: unknown,
     acker: Acknowledger,
   ): Promise<void> {
-    const c = this.counters;
     if (outcome instanceof Promise) outcome = await outcome;
+    if (outcome instanceof Rejection && !outcome.retry) {
+      // Awaited, so that an ordered pipeline's next event waits for the dead letter.
+      await this.#poison(msg, outcome.kind, outcome.reason, acker);
+      return;
+    }
+    if (this.#settled(msg, outcome, acker)) return;
+    const results = this.#sendConfirmed(msg, outcome, decoded);
+    const failures: (SendFailure | undefined)[] = [];
+    for (const result of results) failures.push(result instanceof Promise ? await result : result);
+    await this.#conclude(msg, acker, failures);
+  }
+
+  /**
+   * {@link Pipeline.#settle} without a promise per event for the usual case: a synchronous
+   * outcome and one sink that confirms asynchronously. Events waiting for the same confirmation (a
+   * core sink's flush covers every publish made meanwhile) are kept in one batch with one
+   * reaction; under a flood a promise, an async function and a reaction per event would all
+   * outlive a young-generation collection and fill the old generation (docs/performance.md).
+   */
+  #acknowledge(msg: InboundMessage, outcome: Outcome, decoded: unknown, acker: Acknowledger): void {
+    if (outcome instanceof Promise || outcome instanceof Rejection) {
+      this.#settle(msg, outcome, decoded, acker).catch((e) => this.#settleFailed(e, acker));
+      return;
+    }
+    if (this.#settled(msg, outcome, acker)) return;
+    let results: SendResult[];
+    try {
+      results = this.#sendConfirmed(msg, outcome, decoded);
+    } catch (e) {
+      this.#settleFailed(e, acker);
+      return;
+    }
+    const first = results[0];
+    if (results.length === 1 && first instanceof Promise) {
+      this.#awaitConfirmation(first, msg, acker);
+      return;
+    }
+    if (results.some((r) => r instanceof Promise)) {
+      this.#concludeLater(msg, acker, results).catch((e) => this.#settleFailed(e, acker));
+      return;
+    }
+    const done = this.#conclude(msg, acker, results as (SendFailure | undefined)[]);
+    done?.catch((e) => this.#settleFailed(e, acker));
+  }
+
+  /** Handles what needs no sink: a dropped or absorbed event (ack), a rejection (poison). */
+  #settled(msg: InboundMessage, outcome: Outcome, acker: Acknowledger): boolean {
+    const c = this.counters;
     if (outcome === DROPPED || outcome === ABSORBED) {
       acker.ack();
       c.acked++;
-      return;
+      return true;
     }
     if (outcome instanceof Rejection) {
       if (outcome.retry) {
@@ -563,12 +618,19 @@ export class Pipeline {
         this.#warn(outcome.kind, `${outcome.reason}; will be redelivered`, msg.subject);
         acker.nak();
         c.nacked++;
-        return;
+      } else {
+        this.#poison(msg, outcome.kind, outcome.reason, acker).catch((e) =>
+          this.#settleFailed(e, acker)
+        );
       }
-      await this.#poison(msg, outcome.kind, outcome.reason, acker);
-      return;
+      return true;
     }
-    c.passed++;
+    return false;
+  }
+
+  /** Sends a passing event to every sink whose `when` holds; the results, in sink order. */
+  #sendConfirmed(msg: InboundMessage, outcome: unknown, decoded: unknown): SendResult[] {
+    this.counters.passed++;
     const results: SendResult[] = [];
     let out: InboundMessage | undefined;
     for (let i = 0; i < this.#sinks.length; i++) {
@@ -577,10 +639,61 @@ export class Pipeline {
       out ??= this.#outbound(msg, outcome, decoded);
       results.push(this.#sinks[i]!.send(outcome, out));
     }
+    return results;
+  }
+
+  /** Adds an event to the batch waiting for `confirmation`, starting one if it is another. */
+  #awaitConfirmation(
+    confirmation: Promise<SendFailure | undefined>,
+    msg: InboundMessage,
+    acker: Acknowledger,
+  ): void {
+    let batch = this.#confirming;
+    if (batch === undefined || batch.confirmation !== confirmation) {
+      const started: ConfirmBatch = { confirmation, msgs: [], ackers: [] };
+      this.#confirming = batch = started;
+      confirmation.then((failure) => {
+        if (this.#confirming === started) this.#confirming = undefined;
+        for (let i = 0; i < started.msgs.length; i++) {
+          const ack = started.ackers[i]!;
+          try {
+            this.#conclude(started.msgs[i]!, ack, [failure])?.catch((e) =>
+              this.#settleFailed(e, ack)
+            );
+          } catch (e) {
+            this.#settleFailed(e, ack);
+          }
+        }
+      }, (e: unknown) => {
+        // A sink's confirmation never rejects (SendResult); should one, the events come again.
+        if (this.#confirming === started) this.#confirming = undefined;
+        for (const ack of started.ackers) this.#settleFailed(e, ack);
+      });
+    }
+    batch.msgs.push(msg);
+    batch.ackers.push(acker);
+  }
+
+  async #concludeLater(
+    msg: InboundMessage,
+    acker: Acknowledger,
+    results: SendResult[],
+  ): Promise<void> {
+    const failures: (SendFailure | undefined)[] = [];
+    for (const result of results) failures.push(result instanceof Promise ? await result : result);
+    await this.#conclude(msg, acker, failures);
+  }
+
+  /** Acks, naks or poisons an event once every sink's result is known. */
+  #conclude(
+    msg: InboundMessage,
+    acker: Acknowledger,
+    failures: readonly (SendFailure | undefined)[],
+  ): Promise<void> | undefined {
+    const c = this.counters;
     let retry: SendFailure | undefined;
     let poison: SendFailure | undefined;
-    for (const result of results) {
-      const failure = result instanceof Promise ? await result : result;
+    for (const failure of failures) {
       if (failure === undefined) continue;
       if (failure.kind === "template" || failure.kind === "rejected") {
         if (failure.kind === "template") c.templateErrors++;
@@ -602,11 +715,18 @@ export class Pipeline {
       c.nacked++;
     } else if (poison) {
       const reason = poison.kind === "template" ? poison.reason : `sink rejected: ${poison.reason}`;
-      await this.#poison(msg, poison.kind, reason, acker);
+      return this.#poison(msg, poison.kind, reason, acker);
     } else {
       acker.ack();
       c.acked++;
     }
+    return undefined;
+  }
+
+  /** Only a bug gets here; redelivery is the safe outcome. */
+  #settleFailed(e: unknown, acker: Acknowledger): void {
+    this.#log.error("event handling failed", { error: oneLine(e) });
+    acker.nak();
   }
 
   /**

@@ -136,27 +136,21 @@ export class JetStreamSource implements Source {
   }
 
   #acker(m: JsMsg): Acknowledger {
-    let settled = false;
-    const settle = (action: () => void) => {
-      if (settled) return;
-      settled = true;
-      try {
-        action();
-      } catch (e) {
-        // The connection closed: the server redelivers the message after ack_wait.
-        this.#log.debug("cannot settle message", { error: errorText(e) });
-      }
+    return new MessageAcker(m, this.#settlement);
+  }
+
+  /** What every {@link MessageAcker} of this source reports to: made once, not per message. */
+  readonly #settlement: Settlement = {
+    nakDelay: (m) => this.#nakDelay(m),
+    settled: () => {
       this.#inFlight--;
       if (this.#inFlight === 0) this.#idle?.resolve();
-    };
-    return {
-      ack: () => settle(() => m.ack()),
-      nak: () => settle(() => m.nak(this.#nakDelay(m))),
-      // No reason on the wire: nats-server before 2.10 ignores a "+TERM <reason>" it cannot
-      // parse, and the message would stay pending. The reason is in the dead letter's header.
-      term: () => settle(() => m.term()),
-    };
-  }
+    },
+    failed: (e) => {
+      // The connection closed: the server redelivers the message after ack_wait.
+      this.#log.debug("cannot settle message", { error: errorText(e) });
+    },
+  };
 
   #nakDelay(m: JsMsg): number {
     const deliveries = Math.max(1, m.info.deliveryCount);
@@ -284,4 +278,56 @@ function isNotFound(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   if (code === 10059 || code === 10014) return true;
   return /not found/i.test(errorText(e));
+}
+
+/** How a {@link MessageAcker} reaches its source. */
+interface Settlement {
+  nakDelay(m: JsMsg): number;
+  /** The message was settled (or could not be, the connection being closed). */
+  settled(): void;
+  failed(e: unknown): void;
+}
+
+/**
+ * Settles one message, once: one object per message in flight (not a closure per action), since
+ * under a flood every message's acknowledger lives until its sinks confirm.
+ */
+class MessageAcker implements Acknowledger {
+  readonly #m: JsMsg;
+  readonly #to: Settlement;
+  #settled = false;
+
+  constructor(m: JsMsg, to: Settlement) {
+    this.#m = m;
+    this.#to = to;
+  }
+
+  ack(): void {
+    if (this.#begin()) this.#run(() => this.#m.ack());
+  }
+
+  nak(): void {
+    if (this.#begin()) this.#run(() => this.#m.nak(this.#to.nakDelay(this.#m)));
+  }
+
+  // No reason on the wire: nats-server before 2.10 ignores a "+TERM <reason>" it cannot parse,
+  // and the message would stay pending. The reason is in the dead letter's header.
+  term(): void {
+    if (this.#begin()) this.#run(() => this.#m.term());
+  }
+
+  #begin(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
+    return true;
+  }
+
+  #run(action: () => void): void {
+    try {
+      action();
+    } catch (e) {
+      this.#to.failed(e);
+    }
+    this.#to.settled();
+  }
 }
