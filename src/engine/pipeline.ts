@@ -116,6 +116,25 @@ export class Pipeline {
   #stampPending = false;
   /** The acknowledging path's events waiting for the confirmation their sink returned last. */
   #confirming: ConfirmBatch | undefined;
+  /** Acknowledgers of events whose one sink reports their outcome, by the message it was sent. */
+  readonly #reported = new Map<InboundMessage, Acknowledger>();
+  /** Where that sink reports: ack on confirmation, conclude (nak, poison) on a failure. */
+  readonly #ackReport: SendReport = {
+    confirmed: (out) => {
+      const acker = this.#reported.get(out);
+      if (acker === undefined) return;
+      this.#reported.delete(out);
+      acker.ack();
+      this.counters.acked++;
+    },
+    failed: (out, failure) => {
+      const acker = this.#reported.get(out);
+      if (acker === undefined) return;
+      this.#reported.delete(out);
+      const msg = out instanceof OutboundMessage ? out.from : out;
+      this.#conclude(msg, acker, [failure])?.catch((e) => this.#settleFailed(e, acker));
+    },
+  };
   /** Where sinks report failures they learn after `send` returned, on the unacknowledged path. */
   readonly #report: SendReport = {
     failed: (msg, failure) => {
@@ -584,6 +603,13 @@ export class Pipeline {
       return;
     }
     if (this.#settled(msg, outcome, acker)) return;
+    const only = this.#sinks.length === 1 && this.#whens[0] === undefined
+      ? this.#sinks[0]!
+      : undefined;
+    if (only?.selfConfirming) {
+      this.#sendReported(only, msg, outcome, decoded, acker);
+      return;
+    }
     let results: SendResult[];
     try {
       results = this.#sendConfirmed(msg, outcome, decoded);
@@ -640,6 +666,31 @@ export class Pipeline {
       results.push(this.#sinks[i]!.send(outcome, out));
     }
     return results;
+  }
+
+  /**
+   * The one sink confirms events itself (a JetStream sink): it reports each event's outcome
+   * through {@link Pipeline.#ackReport}, and the event's acknowledger waits in a map meanwhile.
+   */
+  #sendReported(
+    sink: Sink,
+    msg: InboundMessage,
+    outcome: unknown,
+    decoded: unknown,
+    acker: Acknowledger,
+  ): void {
+    this.counters.passed++;
+    const out = this.#outbound(msg, outcome, decoded);
+    let result: SendResult;
+    try {
+      result = sink.send(outcome, out, undefined, this.#ackReport);
+    } catch (e) {
+      this.#settleFailed(e, acker);
+      return;
+    }
+    if (result === undefined) this.#reported.set(out, acker);
+    else if (result instanceof Promise) this.#awaitConfirmation(result, msg, acker);
+    else this.#conclude(msg, acker, [result])?.catch((e) => this.#settleFailed(e, acker));
   }
 
   /** Adds an event to the batch waiting for `confirmation`, starting one if it is another. */

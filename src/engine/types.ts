@@ -135,6 +135,11 @@ export type SendResult = SendFailure | undefined | Promise<SendFailure | undefin
 export interface SendReport {
   /** `msg` is the message `send` was given; called at most once per send, never during it. */
   failed(msg: InboundMessage, failure: SendFailure): void;
+  /**
+   * When present, called instead for every event the sink confirmed (once, never during `send`),
+   * so that an acknowledging source's pipeline can ack it without a promise.
+   */
+  confirmed?(msg: InboundMessage): void;
 }
 
 export interface Sink {

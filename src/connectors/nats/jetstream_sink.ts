@@ -264,6 +264,7 @@ class Publication extends PubAckWaiter {
     this.#failure = failure;
     if (this.#report) {
       if (failure) this.#report.failed(this.#msg!, failure);
+      else this.#report.confirmed?.(this.#msg!);
     } else this.#resolve?.(failure);
   }
 
