@@ -156,6 +156,12 @@ function jetstreamTable(
         `pending; ${sum((x) => x.redelivered ?? 0)} redelivered; stream filled at ${
           fmtInt(summarize(runs.map((x) => x.ingestEventsPerS ?? NaN)).median)
         } events/s (core publishes)`;
+      if (scenario(name).storesOutputs) {
+        const held = runs.filter((x) => x.stored === x.expected).length;
+        checks += `; ${held} of ${runs.length} runs: sink stream holds exactly the expected ${
+          fmtInt(runs[0]?.expected ?? NaN)
+        } messages; ${sum((x) => x.sinkErrors ?? 0)} sink errors`;
+      }
     } else {
       const ok = runs.filter((x) => x.stored === x.expected).length;
       checks = `${ok} of ${runs.length} runs: sink stream holds exactly the expected ${

@@ -218,7 +218,8 @@ export class Bench {
         throw new Error(`The source stream holds ${stored} of ${events} events after the fill`);
       }
       this.#ingest = events / (Number(published.ms) / 1000);
-    } else if (s.transport === "jetstream-sink") {
+    }
+    if (stores(s)) {
       await this.#jsm.streams.add({
         name: JETSTREAM.sinkStream,
         subjects: [JETSTREAM.sinkSubject],
@@ -229,12 +230,11 @@ export class Bench {
 
   /** After a scenario's runs: removes its stream, so that no other scenario's events are stored. */
   async tearDown(s: Scenario): Promise<void> {
-    const stream = s.transport === "jetstream-source"
-      ? JETSTREAM.sourceStream
-      : s.transport === "jetstream-sink"
-      ? JETSTREAM.sinkStream
-      : undefined;
-    if (stream) await this.#jsm.streams.delete(stream).catch(() => false);
+    const streams = [
+      ...(s.transport === "jetstream-source" ? [JETSTREAM.sourceStream] : []),
+      ...(stores(s) ? [JETSTREAM.sinkStream] : []),
+    ];
+    for (const stream of streams) await this.#jsm.streams.delete(stream).catch(() => false);
   }
 
   async #waitForMessages(stream: string, want: number, ms: number): Promise<number> {
@@ -252,8 +252,9 @@ export class Bench {
       await this.#jsm.consumers.delete(JETSTREAM.sourceStream, JETSTREAM.durable).catch(() =>
         false
       );
-    } else if (s.transport === "jetstream-sink") {
-      await this.#jsm.streams.purge(JETSTREAM.sinkStream);
+    }
+    if (stores(s)) await this.#jsm.streams.purge(JETSTREAM.sinkStream);
+    if (s.transport === "jetstream-sink") {
       // An outbox left by an earlier run would be replayed into this one.
       for await (const e of Deno.readDir(this.#data)) {
         await Deno.remove(`${this.#data}/${e.name}`, { recursive: true });
@@ -324,7 +325,8 @@ export class Bench {
       js.serverPending = info.num_pending + info.num_ack_pending;
       js.redelivered = info.num_redelivered;
       js.ingestEventsPerS = this.#ingest;
-    } else if (s.transport === "jetstream-sink") {
+    }
+    if (stores(s)) {
       js.stored = (await this.#jsm.streams.info(JETSTREAM.sinkStream)).state.messages;
     }
     const run: ThroughputRun = {
@@ -421,4 +423,9 @@ function summaries(records: readonly LogRecord[]): LogRecord[] {
  */
 export function log(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+}
+
+/** Whether a scenario's outputs go into the sink stream (created, purged and checked per run). */
+function stores(s: Scenario): boolean {
+  return s.transport === "jetstream-sink" || s.storesOutputs === true;
 }

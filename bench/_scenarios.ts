@@ -67,6 +67,7 @@ export type ScenarioName =
   | "dead-letter"
   | "pipelines-10"
   | "jetstream-source"
+  | "jetstream-forward"
   | "jetstream-sink"
   | "outbox"
   | "map-dedupe"
@@ -96,6 +97,11 @@ export interface Scenario {
   readonly malformed: boolean;
   /** How events come in and outputs go out. */
   readonly transport: Transport;
+  /**
+   * The outputs are published with PubAck into {@linkcode JETSTREAM}`.sinkStream`, which must hold
+   * exactly the expected number after every run (the `jetstream-sink` transport implies it).
+   */
+  readonly storesOutputs?: boolean;
   /**
    * The Sluice configuration (connector + pipelines) for a server at `${NATS_URL}`;
    * {@linkcode BENCH_DIR} stands for a directory the bench gives Sluice write access to.
@@ -342,6 +348,19 @@ export const SCENARIOS: readonly Scenario[] = [
     yaml: CONNECTOR + "pipelines:\n" +
       pipeline("alerts", "sensors.temperature.>", "temperature > 30", "alerts.high-value")
         .replace("      subject: sensors.temperature.>\n", `$&${JETSTREAM_SOURCE}`),
+    outputs: passes,
+  },
+  {
+    name: "jetstream-forward",
+    title: "JSON filter, events consumed from a stream and matches published into another (PubAck)",
+    malformed: false,
+    transport: "jetstream-source",
+    storesOutputs: true,
+    yaml: CONNECTOR + "pipelines:\n" +
+      pipeline("alerts", "sensors.temperature.>", "temperature > 30", JETSTREAM.sinkSubject)
+        .replace("      subject: sensors.temperature.>\n", `$&${JETSTREAM_SOURCE}`) +
+      `        jetstream: { max_in_flight: ${JETSTREAM.maxInFlight} }
+`,
     outputs: passes,
   },
   {

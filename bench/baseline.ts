@@ -7,7 +7,8 @@
  * The JetStream scenarios do the same with the settings of {@linkcode JETSTREAM}:
  * `jetstream-source` creates the durable pull consumer, reads it with `consume()` (same batch and
  * `max_ack_pending` as Sluice), publishes matches to core NATS and acks every message after its
- * publish; `jetstream-sink` (and `outbox`, which has no outbox here) publishes matches with
+ * publish; `jetstream-forward` reads the same way, publishes matches with `js.publish` and acks
+ * each once its PubAck came (a filtered message at once); `jetstream-sink` (and `outbox`, which has no outbox here) publishes matches with
  * `js.publish`, at most `maxInFlight` awaiting their PubAck, and refuses (counts) an event beyond
  * that, as Sluice's sink does. The processor scenarios are in `baseline_processors.ts`.
  *
@@ -145,6 +146,7 @@ async function consumeStream(
   nc: NatsConnection,
   c: Counts,
   settings: Settings,
+  forward: boolean,
 ): Promise<() => Promise<void>> {
   const jsm = await jetstreamManager(nc);
   await jsm.consumers.add(JETSTREAM.sourceStream, {
@@ -157,6 +159,9 @@ async function consumeStream(
   });
   const consumer = await jetstream(nc).consumers.get(JETSTREAM.sourceStream, JETSTREAM.durable);
   const sink = "alerts.high-value";
+  const js = jetstream(nc);
+  let inFlight = 0;
+  let idle: PromiseWithResolvers<void> | undefined;
   const messages = await consumer.consume({
     "max_messages": settings.batch ?? JETSTREAM.batch,
     callback: (m) => {
@@ -165,6 +170,20 @@ async function consumeStream(
         const e = JSON.parse(decoder.decode(m.data));
         if (e.temperature > 30) {
           c.passed++;
+          if (forward) {
+            // Acked once the other stream has it; consume()'s max_ack_pending bounds the wait.
+            inFlight++;
+            js.publish(JETSTREAM.sinkSubject, m.data).then(() => {
+              m.ack();
+              c.acked++;
+            }, () => {
+              m.nak();
+              c.errors++;
+            }).finally(() => {
+              if (--inFlight === 0) idle?.resolve();
+            });
+            return;
+          }
           nc.publish(sink, m.data);
         } else c.filtered++;
       } catch {
@@ -174,7 +193,12 @@ async function consumeStream(
       c.acked++;
     },
   });
-  return () => messages.close().then(() => {});
+  return async () => {
+    await messages.close();
+    if (inFlight === 0) return;
+    idle = Promise.withResolvers<void>();
+    await idle.promise;
+  };
 }
 
 /**
@@ -239,10 +263,10 @@ async function main(url: string, name: ScenarioName, settings: Settings): Promis
   });
   const all: Counts[] = [];
   let finish = () => Promise.resolve();
-  if (name === "jetstream-source") {
+  if (name === "jetstream-source" || name === "jetstream-forward") {
     const c = counts(name);
     all.push(c);
-    finish = await consumeStream(nc, c, settings);
+    finish = await consumeStream(nc, c, settings, name === "jetstream-forward");
   } else if (name === "jetstream-sink" || name === "outbox") {
     const c = counts(name);
     all.push(c);

@@ -17,7 +17,9 @@
  * - `jetstream-source`: the events are published into a file stream first (its ingest rate is
  *   recorded), then the program under test consumes them with a fresh durable pull consumer; the
  *   window is again first to last output, and afterwards the consumer's state on the server must
- *   show every message acked, none pending and none redelivered;
+ *   show every message acked, none pending and none redelivered; `jetstream-forward` is the same
+ *   with the matches published into a second stream, which must then hold exactly the expected
+ *   number of messages;
  * - `jetstream-sink` and `outbox`: `flood.ts window` publishes core events in a closed loop, at
  *   most `--window` outputs outstanding (below `max_in_flight`, so no send overflows), and counts
  *   the outputs; afterwards the sink stream must hold exactly the expected number of messages.
