@@ -10,6 +10,8 @@
  */
 import { DecodeError, decodeJson, encodeJson } from "../codecs/json.ts";
 import { OutboundMessage } from "./outbound.ts";
+import { AcknowledgingPath } from "./acknowledging.ts";
+import { ABSORBED, DROPPED, oneLine, type Outcome, Rejection } from "./outcome.ts";
 import type { EndpointDecl, PipelineDecl } from "../config/config.ts";
 import { DEFAULT_MAX_EVENT_SIZE } from "../config/schema.ts";
 import type { Filter } from "../filter/filter.ts";
@@ -71,13 +73,6 @@ export type CarriedProcessors = readonly ChainProcessor[];
 /** Warnings about failing events are rate-limited: the first at once, then one summary a period. */
 const WARN_EVERY_MS = 30_000;
 
-/** Events of an acknowledging source that wait for one sink confirmation. */
-interface ConfirmBatch {
-  readonly confirmation: Promise<SendFailure | undefined>;
-  readonly msgs: InboundMessage[];
-  readonly ackers: Acknowledger[];
-}
-
 /** A pipeline wired to its connectors. */
 export class Pipeline {
   readonly name: string;
@@ -114,27 +109,8 @@ export class Pipeline {
   readonly #warned = new Map<string, { at: number; suppressed: number }>();
   /** Whether the clock is read for `lastEventAt` once the current batch of events is handled. */
   #stampPending = false;
-  /** The acknowledging path's events waiting for the confirmation their sink returned last. */
-  #confirming: ConfirmBatch | undefined;
-  /** Acknowledgers of events whose one sink reports their outcome, by the message it was sent. */
-  readonly #reported = new Map<InboundMessage, Acknowledger>();
-  /** Where that sink reports: ack on confirmation, conclude (nak, poison) on a failure. */
-  readonly #ackReport: SendReport = {
-    confirmed: (out) => {
-      const acker = this.#reported.get(out);
-      if (acker === undefined) return;
-      this.#reported.delete(out);
-      acker.ack();
-      this.counters.acked++;
-    },
-    failed: (out, failure) => {
-      const acker = this.#reported.get(out);
-      if (acker === undefined) return;
-      this.#reported.delete(out);
-      const msg = out instanceof OutboundMessage ? out.from : out;
-      this.#conclude(msg, acker, [failure])?.catch((e) => this.#settleFailed(e, acker));
-    },
-  };
+  /** How events of a source that acknowledges them are settled. */
+  readonly #acks: AcknowledgingPath;
   /** Where sinks report failures they learn after `send` returned, on the unacknowledged path. */
   readonly #report: SendReport = {
     failed: (msg, failure) => {
@@ -162,6 +138,17 @@ export class Pipeline {
     this.decl = decl;
     this.#lookup = lookup;
     this.#log = log;
+    this.#acks = new AcknowledgingPath({
+      counters: this.counters,
+      log: this.#log,
+      sinks: () => this.#sinks,
+      whens: () => this.#whens,
+      holds: (when, i, event, msg) => this.#holds(when, i, event, msg),
+      outbound: (msg, event, decoded) => this.#outbound(msg, event, decoded),
+      warn: (kind, reason, subject) => this.#warn(kind, reason, subject),
+      reject: (msg, kind, reason) => this.#reject(msg, kind, reason),
+      hasDeadLetter: () => this.#deadLetter !== undefined,
+    });
     // Looked up per request: a carried-over processor then uses a connector a reload replaced.
     const request: ProcessorResources["request"] = (name, subject, data, options) => {
       const c = lookup(name);
@@ -401,7 +388,7 @@ export class Pipeline {
       return;
     }
     if (acker) {
-      this.#acknowledge(msg, outcome, decoded, acker);
+      this.#acks.handle(msg, outcome, decoded, acker);
       return;
     }
     this.#complete(msg, outcome, decoded);
@@ -443,7 +430,7 @@ export class Pipeline {
     emitted: boolean,
   ): Promise<void> | void {
     if (acker) {
-      return this.#settle(msg, outcome, decoded, acker).catch((e) => {
+      return this.#acks.settle(msg, outcome, decoded, acker).catch((e) => {
         this.#log.error("event handling failed", { error: oneLine(e) });
         acker.nak();
       });
@@ -563,224 +550,6 @@ export class Pipeline {
   }
 
   /**
-   * The path of an acknowledging source: ack once every sink accepted the event (awaiting those
-   * that confirm asynchronously), nak on a sink failure so it comes again, and for a poison
-   * message dead-letter it and then term it so that it never comes again. Events a processor
-   * dropped or a window absorbed are acknowledged.
-   *
-   * Most events take {@link Pipeline.#acknowledge}'s way, which holds no promise of its own per
-   * event; this is the general one, for what it does not handle.
-   */
-  async #settle(
-    msg: InboundMessage,
-    outcome: Outcome,
-    decoded: unknown,
-    acker: Acknowledger,
-  ): Promise<void> {
-    if (outcome instanceof Promise) outcome = await outcome;
-    if (outcome instanceof Rejection && !outcome.retry) {
-      // Awaited, so that an ordered pipeline's next event waits for the dead letter.
-      await this.#poison(msg, outcome.kind, outcome.reason, acker);
-      return;
-    }
-    if (this.#settled(msg, outcome, acker)) return;
-    const results = this.#sendConfirmed(msg, outcome, decoded);
-    const failures: (SendFailure | undefined)[] = [];
-    for (const result of results) failures.push(result instanceof Promise ? await result : result);
-    await this.#conclude(msg, acker, failures);
-  }
-
-  /**
-   * {@link Pipeline.#settle} without a promise per event for the usual case: a synchronous
-   * outcome and one sink that confirms asynchronously. Events waiting for the same confirmation (a
-   * core sink's flush covers every publish made meanwhile) are kept in one batch with one
-   * reaction; under a flood a promise, an async function and a reaction per event would all
-   * outlive a young-generation collection and fill the old generation (docs/performance.md).
-   */
-  #acknowledge(msg: InboundMessage, outcome: Outcome, decoded: unknown, acker: Acknowledger): void {
-    if (outcome instanceof Promise || outcome instanceof Rejection) {
-      this.#settle(msg, outcome, decoded, acker).catch((e) => this.#settleFailed(e, acker));
-      return;
-    }
-    if (this.#settled(msg, outcome, acker)) return;
-    const only = this.#sinks.length === 1 && this.#whens[0] === undefined
-      ? this.#sinks[0]!
-      : undefined;
-    if (only?.selfConfirming) {
-      this.#sendReported(only, msg, outcome, decoded, acker);
-      return;
-    }
-    let results: SendResult[];
-    try {
-      results = this.#sendConfirmed(msg, outcome, decoded);
-    } catch (e) {
-      this.#settleFailed(e, acker);
-      return;
-    }
-    const first = results[0];
-    if (results.length === 1 && first instanceof Promise) {
-      this.#awaitConfirmation(first, msg, acker);
-      return;
-    }
-    if (results.some((r) => r instanceof Promise)) {
-      this.#concludeLater(msg, acker, results).catch((e) => this.#settleFailed(e, acker));
-      return;
-    }
-    const done = this.#conclude(msg, acker, results as (SendFailure | undefined)[]);
-    done?.catch((e) => this.#settleFailed(e, acker));
-  }
-
-  /** Handles what needs no sink: a dropped or absorbed event (ack), a rejection (poison). */
-  #settled(msg: InboundMessage, outcome: Outcome, acker: Acknowledger): boolean {
-    const c = this.counters;
-    if (outcome === DROPPED || outcome === ABSORBED) {
-      acker.ack();
-      c.acked++;
-      return true;
-    }
-    if (outcome instanceof Rejection) {
-      if (outcome.retry) {
-        // Our own back-pressure (a request's max_in_flight), not the event's fault: later.
-        this.#warn(outcome.kind, `${outcome.reason}; will be redelivered`, msg.subject);
-        acker.nak();
-        c.nacked++;
-      } else {
-        this.#poison(msg, outcome.kind, outcome.reason, acker).catch((e) =>
-          this.#settleFailed(e, acker)
-        );
-      }
-      return true;
-    }
-    return false;
-  }
-
-  /** Sends a passing event to every sink whose `when` holds; the results, in sink order. */
-  #sendConfirmed(msg: InboundMessage, outcome: unknown, decoded: unknown): SendResult[] {
-    this.counters.passed++;
-    const results: SendResult[] = [];
-    let out: InboundMessage | undefined;
-    for (let i = 0; i < this.#sinks.length; i++) {
-      const when = this.#whens[i];
-      if (when !== undefined && !this.#holds(when, i, outcome, msg)) continue;
-      out ??= this.#outbound(msg, outcome, decoded);
-      results.push(this.#sinks[i]!.send(outcome, out));
-    }
-    return results;
-  }
-
-  /**
-   * The one sink confirms events itself (a JetStream sink): it reports each event's outcome
-   * through {@link Pipeline.#ackReport}, and the event's acknowledger waits in a map meanwhile.
-   */
-  #sendReported(
-    sink: Sink,
-    msg: InboundMessage,
-    outcome: unknown,
-    decoded: unknown,
-    acker: Acknowledger,
-  ): void {
-    this.counters.passed++;
-    const out = this.#outbound(msg, outcome, decoded);
-    let result: SendResult;
-    try {
-      result = sink.send(outcome, out, undefined, this.#ackReport);
-    } catch (e) {
-      this.#settleFailed(e, acker);
-      return;
-    }
-    if (result === undefined) this.#reported.set(out, acker);
-    else if (result instanceof Promise) this.#awaitConfirmation(result, msg, acker);
-    else this.#conclude(msg, acker, [result])?.catch((e) => this.#settleFailed(e, acker));
-  }
-
-  /** Adds an event to the batch waiting for `confirmation`, starting one if it is another. */
-  #awaitConfirmation(
-    confirmation: Promise<SendFailure | undefined>,
-    msg: InboundMessage,
-    acker: Acknowledger,
-  ): void {
-    let batch = this.#confirming;
-    if (batch === undefined || batch.confirmation !== confirmation) {
-      const started: ConfirmBatch = { confirmation, msgs: [], ackers: [] };
-      this.#confirming = batch = started;
-      confirmation.then((failure) => {
-        if (this.#confirming === started) this.#confirming = undefined;
-        for (let i = 0; i < started.msgs.length; i++) {
-          const ack = started.ackers[i]!;
-          try {
-            this.#conclude(started.msgs[i]!, ack, [failure])?.catch((e) =>
-              this.#settleFailed(e, ack)
-            );
-          } catch (e) {
-            this.#settleFailed(e, ack);
-          }
-        }
-      }, (e: unknown) => {
-        // A sink's confirmation never rejects (SendResult); should one, the events come again.
-        if (this.#confirming === started) this.#confirming = undefined;
-        for (const ack of started.ackers) this.#settleFailed(e, ack);
-      });
-    }
-    batch.msgs.push(msg);
-    batch.ackers.push(acker);
-  }
-
-  async #concludeLater(
-    msg: InboundMessage,
-    acker: Acknowledger,
-    results: SendResult[],
-  ): Promise<void> {
-    const failures: (SendFailure | undefined)[] = [];
-    for (const result of results) failures.push(result instanceof Promise ? await result : result);
-    await this.#conclude(msg, acker, failures);
-  }
-
-  /** Acks, naks or poisons an event once every sink's result is known. */
-  #conclude(
-    msg: InboundMessage,
-    acker: Acknowledger,
-    failures: readonly (SendFailure | undefined)[],
-  ): Promise<void> | undefined {
-    const c = this.counters;
-    let retry: SendFailure | undefined;
-    let poison: SendFailure | undefined;
-    for (const failure of failures) {
-      if (failure === undefined) continue;
-      if (failure.kind === "template" || failure.kind === "rejected") {
-        if (failure.kind === "template") c.templateErrors++;
-        else c.sinkErrors++;
-        poison ??= failure;
-      } else {
-        c.sinkErrors++;
-        retry ??= failure;
-      }
-    }
-    if (retry) {
-      // Sinks that did accept it get it again on redelivery: at-least-once, not exactly-once.
-      this.#warn(
-        retry.kind,
-        `sink ${retry.kind}: ${retry.reason}; will be redelivered`,
-        msg.subject,
-      );
-      acker.nak();
-      c.nacked++;
-    } else if (poison) {
-      const reason = poison.kind === "template" ? poison.reason : `sink rejected: ${poison.reason}`;
-      return this.#poison(msg, poison.kind, reason, acker);
-    } else {
-      acker.ack();
-      c.acked++;
-    }
-    return undefined;
-  }
-
-  /** Only a bug gets here; redelivery is the safe outcome. */
-  #settleFailed(e: unknown, acker: Acknowledger): void {
-    this.#log.error("event handling failed", { error: oneLine(e) });
-    acker.nak();
-  }
-
-  /**
    * Runs an event a processor produced on its own (a window that closed) through the rest of the
    * chain and to the sinks. It carries the subject and headers of the last event the window
    * absorbed, and its encoded bytes stand in as the payload for sinks and the dead letter.
@@ -800,20 +569,6 @@ export class Pipeline {
       if (this.#ordered) this.#enqueue(msg, outcome, event, undefined, true);
       else this.#complete(msg, outcome, event, true);
     };
-  }
-
-  /** Dead-letters a message that can never be handled, then terms it (or naks it if the dead letter failed). */
-  async #poison(msg: InboundMessage, kind: string, reason: string, acker: Acknowledger) {
-    const result = this.#reject(msg, kind, reason);
-    const failure = result instanceof Promise ? await result : result;
-    if (failure && this.#deadLetter) {
-      // Terminating it now would lose it: keep it in the stream until the dead letter works.
-      acker.nak();
-      this.counters.nacked++;
-      return;
-    }
-    acker.term(reason);
-    this.counters.terminated++;
   }
 
   #sinkFailed(msg: InboundMessage, failure: SendFailure): void {
@@ -917,33 +672,3 @@ export class Pipeline {
 
 /** The body of an error reply. */
 const EMPTY = new Uint8Array(0);
-
-/** Returned by `#evaluate` for an event a processor dropped. */
-const DROPPED: unique symbol = Symbol("dropped");
-
-/** Returned by `#evaluate` for an event a window absorbed: it leaves later, in an aggregate. */
-const ABSORBED: unique symbol = Symbol("absorbed");
-
-/** What became of one event in the chain. */
-type Outcome = unknown;
-
-/** Returned by `#evaluate` for a message that cannot be handled (a poison message). */
-class Rejection {
-  readonly kind: string;
-  readonly reason: string;
-  /** The status of the error reply in a `reply: true` pipeline: 400 invalid, 500 failure. */
-  readonly status: number;
-  /** True when trying again later can help: an acknowledging source naks instead of terming. */
-  readonly retry: boolean;
-  constructor(kind: string, reason: string, status: number, retry = false) {
-    this.kind = kind;
-    this.reason = reason;
-    this.status = status;
-    this.retry = retry;
-  }
-}
-
-function oneLine(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.replace(/\s*\n\s*/g, " ").slice(0, 200);
-}
