@@ -253,7 +253,8 @@ export function markdown(res: Results): string {
           } outputs received, ${fmtInt(x.consumed)} of ${fmtInt(x.events)} events consumed` +
           (x.sinkErrors ? `, ${fmtInt(x.sinkErrors)} sink errors` : "") +
           (x.sent === undefined ? "" : `; the program says it sent ${fmtInt(x.sent)}`) +
-          (x.slowConsumers ? `; nats-server cut off ${x.slowConsumers} slow consumer(s)` : "")
+          (x.slowConsumers ? `; nats-server cut off ${x.slowConsumers} slow consumer(s)` : "") +
+          (x.failures?.length ? `; it logged: ${x.failures.join(" | ")}` : "")
         ),
         "",
       );

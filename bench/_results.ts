@@ -56,6 +56,11 @@ export interface ThroughputRun {
   slowConsumers?: number;
   /** Events the program says it passed or dead-lettered, from its summary. */
   sent?: number;
+  /**
+   * What the program logged about failed events (Sluice's `event rejected` and `jetstream publish
+   * failed` warnings), kept only for a run with a loss so that its report says why.
+   */
+  failures?: string[];
 }
 
 /** Events or outputs a run did not account for: 0 in every valid run. */

@@ -350,6 +350,7 @@ export class Bench {
       ...js,
     };
     if (lostIn(run) !== 0) {
+      run.failures = failureLines(consumer.records);
       log(
         `  LOSS: ${impl} ${s.name}: received ${received} of ${expected} outputs, consumed ${consumed} of ${events} events` +
           (run.sinkErrors ? `, ${run.sinkErrors} sink errors` : "") +
@@ -360,7 +361,8 @@ export class Bench {
           `; the program says it sent ${run.sent}` +
           (slowConsumers > 0
             ? `; nats-server cut off ${slowConsumers} slow consumer(s): a receiver fell behind`
-            : ""),
+            : "") +
+          (run.failures.length > 0 ? `; it logged: ${run.failures.join(" | ")}` : ""),
       );
     }
     return run;
@@ -428,4 +430,12 @@ export function log(line: string): void {
 /** Whether a scenario's outputs go into the sink stream (created, purged and checked per run). */
 function stores(s: Scenario): boolean {
   return s.transport === "jetstream-sink" || s.storesOutputs === true;
+}
+
+/** The program's warnings about failed events, as `message: reason` lines (at most 5). */
+function failureLines(records: readonly LogRecord[]): string[] {
+  return records
+    .filter((r) => r.msg === "event rejected" || r.msg === "jetstream publish failed")
+    .slice(0, 5)
+    .map((r) => `${r.msg}: ${String(r.reason ?? r.error ?? "")}`);
 }
