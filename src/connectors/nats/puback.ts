@@ -114,7 +114,10 @@ export class PubAckTracker {
         }
       },
     });
-    nc.closed().then(() => {
+    // The subscription ends with the connection (or with close()): nothing more can arrive. Not
+    // nc.closed(), whose reaction would keep every tracker a reload replaced until the connection
+    // ends.
+    this.#sub.closed.then(() => {
       this.#failAll(new PubAckError("closed", "the connection closed before the PubAck arrived"));
     });
   }
