@@ -4,11 +4,17 @@
  *
  * @module
  */
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import assert from "node:assert/strict";
+import {
+  DeliverPolicy,
+  jetstream,
+  type JetStreamManager,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { NatsServer } from "../dev/nats_server.ts";
 import { SluiceProcess } from "../dev/sluice_process.ts";
-import { Collector } from "../dev/wait.ts";
+import { Collector, pollUntil } from "../dev/wait.ts";
 
 export { type ConfigDir, configDir } from "../dev/config_dir.ts";
 
@@ -96,6 +102,20 @@ export async function startSluice(
   return sluice;
 }
 
+/** Kills the `uplink` server and waits until Sluice's connector of that name has seen it go. */
+export async function killUplink(
+  uplink: NatsServer,
+  sluice: SluiceProcess,
+  connector = "uplink",
+): Promise<void> {
+  await uplink.kill();
+  await sluice.waitForLog(
+    (r) => r.msg === "connector disconnected" && r.connector === connector,
+    20_000,
+    `Sluice to see connector "${connector}" disconnected`,
+  );
+}
+
 /** Publishes `count` events to `subject`, flushing every `every` so the publisher stays flat. */
 export async function publishEvents(
   nc: NatsConnection,
@@ -121,4 +141,57 @@ export async function rssKiB(pid: number): Promise<number> {
   const status = new TextDecoder().decode(out.stdout);
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
   return m ? Number(m[1]) : 0;
+}
+
+/** Reads every message of stream `stream` (from its start) and collects the event ids. */
+export async function storedIds(
+  nc: NatsConnection,
+  expected: number,
+  stream = "UP",
+): Promise<IdCollector> {
+  const ids = new IdCollector();
+  const consumer = await jetstream(nc).consumers.get(stream, {
+    deliver_policy: DeliverPolicy.All,
+  });
+  while (ids.arrivals < expected) {
+    const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+    let got = 0;
+    for await (const m of batch) {
+      ids.add(m.data);
+      got++;
+    }
+    if (got === 0) break;
+  }
+  return ids;
+}
+
+/** Messages stream `stream` holds. */
+export async function streamCount(jsm: JetStreamManager, stream = "UP"): Promise<number> {
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+/**
+ * Waits until stream UP on `uplink` holds `total` events (else fails saying how many are lost),
+ * then asserts that every id is there and none twice (Nats-Msg-Id dropped the duplicates).
+ */
+export async function assertAllStored(
+  uplink: NatsServer,
+  total: number,
+  ms = 60_000,
+): Promise<void> {
+  await using up = await client(uplink);
+  const jsm = await manager(up);
+  try {
+    await pollUntil(
+      async () => (await streamCount(jsm)) >= total ? true : undefined,
+      ms,
+      `${total} events in the uplink stream`,
+    );
+  } catch (e) {
+    const stored = await streamCount(jsm);
+    throw new Error(`${total - stored} of ${total} events lost (${stored} stored)`, { cause: e });
+  }
+  const ids = await storedIds(up, total);
+  assert.deepEqual(ids.missing(total), []);
+  assert.equal(await streamCount(jsm), total, "duplicates were dropped by Nats-Msg-Id");
 }

@@ -1,51 +1,36 @@
 // A JetStream source acks an event only once the core NATS sink's server has it: with the sink's
 // uplink down, events are refused and redelivered, not acked out of the client's buffer and lost.
 import assert from "node:assert/strict";
-import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../dev/nats_server.ts";
 import { pollUntil } from "../dev/wait.ts";
 import {
+  assertAllStored,
   client,
+  type ConfigDir,
   configDir,
   event,
-  IdCollector,
+  killUplink,
   manager,
   natsConnector,
   startSluice,
 } from "./_delivery.ts";
 
-/** Reads every message of stream `name` and collects the event ids. */
-async function storedIds(nc: NatsConnection, name: string, expected: number) {
-  const ids = new IdCollector();
-  const consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All });
-  while (ids.arrivals < expected) {
-    const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
-    let got = 0;
-    for await (const m of batch) {
-      ids.add(m.data);
-      got++;
-    }
-    if (got === 0) break;
-  }
-  return ids;
-}
-
-async function messages(jsm: JetStreamManager, stream: string): Promise<number> {
-  return (await jsm.streams.info(stream)).state.messages;
-}
-
-Deno.test("JetStream source + core sink: events sent while the uplink is down are redelivered, not lost", async () => {
-  await using local = await NatsServer.start({ jetstream: true });
-  await using uplink = await NatsServer.start({ jetstream: true });
-  await using nc = await client(local);
-  const jsm = await manager(nc);
+/**
+ * Stream EV on `local` (through `jsm`), stream UP on `uplink`, and a configuration that consumes
+ * EV and sends every event to `up.events` on the uplink with a core sink.
+ */
+async function forwarding(
+  local: NatsServer,
+  uplink: NatsServer,
+  jsm: JetStreamManager,
+): Promise<ConfigDir> {
   await jsm.streams.add({ name: "EV", subjects: ["ev.>"] });
   {
     await using up = await client(uplink);
     await (await manager(up)).streams.add({ name: "UP", subjects: ["up.>"] });
   }
-  await using cfg = await configDir(`connectors:
+  return await configDir(`connectors:
 ${natsConnector("local", local.url)}${natsConnector("uplink", uplink.url)}
 pipelines:
   from-stream:
@@ -56,6 +41,14 @@ pipelines:
     sinks:
       - { connector: uplink, subject: up.events, msg_id: { field: id } }
 `);
+}
+
+Deno.test("JetStream source + core sink: events sent while the uplink is down are redelivered, not lost", async () => {
+  await using local = await NatsServer.start({ jetstream: true });
+  await using uplink = await NatsServer.start({ jetstream: true });
+  await using nc = await client(local);
+  const jsm = await manager(nc);
+  await using cfg = await forwarding(local, uplink, jsm);
   await using sluice = await startSluice(cfg.file);
   const js = jetstream(nc);
   const total = 3000;
@@ -79,15 +72,7 @@ pipelines:
   );
   await uplink.restart();
 
-  await using up = await client(uplink);
-  const upm = await manager(up);
-  await pollUntil(
-    async () => (await messages(upm, "UP")) >= total ? true : undefined,
-    60_000,
-    `${total} events in the uplink stream`,
-  );
-  const ids = await storedIds(up, "UP", total);
-  assert.deepEqual(ids.missing(total), []);
+  await assertAllStored(uplink, total);
   await pollUntil(
     async () => {
       const info = await jsm.consumers.info("EV", "sluice");
@@ -104,22 +89,7 @@ Deno.test("JetStream source + core sink: events awaiting a confirmation the upli
   await using uplink = await NatsServer.start({ jetstream: true });
   await using nc = await client(local);
   const jsm = await manager(nc);
-  await jsm.streams.add({ name: "EV", subjects: ["ev.>"] });
-  {
-    await using up = await client(uplink);
-    await (await manager(up)).streams.add({ name: "UP", subjects: ["up.>"] });
-  }
-  await using cfg = await configDir(`connectors:
-${natsConnector("local", local.url)}${natsConnector("uplink", uplink.url)}
-pipelines:
-  from-stream:
-    source:
-      connector: local
-      subject: ev.>
-      jetstream: { stream: EV, durable: sluice, ack_wait: 30s, nak_delay: 100ms }
-    sinks:
-      - { connector: uplink, subject: up.events, msg_id: { field: id } }
-`);
+  await using cfg = await forwarding(local, uplink, jsm);
   await using sluice = await startSluice(cfg.file);
   const js = jetstream(nc);
   const total = 2000;
@@ -133,21 +103,8 @@ pipelines:
     20_000,
     "events handed to Sluice and not yet acked",
   );
-  await uplink.kill();
-  await sluice.waitForLog(
-    (r) => r.msg === "connector disconnected" && r.connector === "uplink",
-    20_000,
-    "Sluice to see the uplink gone",
-  );
+  await killUplink(uplink, sluice);
   await uplink.restart();
-  await using up = await client(uplink);
-  const upm = await manager(up);
-  await pollUntil(
-    async () => (await messages(upm, "UP")) >= total ? true : undefined,
-    60_000,
-    `${total} events in the uplink stream`,
-  );
-  const ids = await storedIds(up, "UP", total);
-  assert.deepEqual(ids.missing(total), []);
+  await assertAllStored(uplink, total);
   assert.equal((await sluice.stop(30_000)).code, 0);
 });

@@ -9,6 +9,7 @@ import { configDir } from "../dev/config_dir.ts";
 import { NatsServer } from "../dev/nats_server.ts";
 import { SluiceProcess } from "../dev/sluice_process.ts";
 import { Collector } from "../dev/wait.ts";
+import { killUplink } from "./_delivery.ts";
 
 Deno.test("a core sink whose uplink is down refuses events: counted and dead-lettered, not lost", async () => {
   await using local = await NatsServer.start();
@@ -29,12 +30,7 @@ pipelines:
   try {
     const dlq = new Collector<Msg>();
     nc.subscribe("dlq.up", { callback: (_e, m) => dlq.push(m) });
-    await uplink.kill();
-    await sluice.waitForLog(
-      (r) => r.msg === "connector disconnected" && r.connector === "uplink",
-      15_000,
-      "the uplink to be seen as down",
-    );
+    await killUplink(uplink, sluice);
     for (let i = 0; i < 50; i++) nc.publish("ev.a", JSON.stringify({ i }));
     await nc.flush();
     const letters = await dlq.waitForCount(50, 10_000, "every refused event dead-lettered");

@@ -1,40 +1,18 @@
 // A core NATS sink with an outbox, its uplink nats-server SIGKILLed mid-stream: what was handed to
 // the client (or the network) but never confirmed by the server goes back into the outbox.
 import assert from "node:assert/strict";
-import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "../dev/nats_server.ts";
-import { pollUntil } from "../dev/wait.ts";
 import {
+  assertAllStored,
   client,
   configDir,
   event,
-  IdCollector,
+  killUplink,
   manager,
   natsConnector,
   publishEvents,
   startSluice,
 } from "./_delivery.ts";
-
-/** Reads every message of stream UP and collects the event ids. */
-async function storedIds(nc: NatsConnection, expected: number): Promise<IdCollector> {
-  const ids = new IdCollector();
-  const consumer = await jetstream(nc).consumers.get("UP", { deliver_policy: DeliverPolicy.All });
-  while (ids.arrivals < expected) {
-    const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
-    let got = 0;
-    for await (const m of batch) {
-      ids.add(m.data);
-      got++;
-    }
-    if (got === 0) break;
-  }
-  return ids;
-}
-
-async function streamCount(jsm: JetStreamManager): Promise<number> {
-  return (await jsm.streams.info("UP")).state.messages;
-}
 
 /** Runs Sluice forwarding ev.> from `local` to a core sink on `uplink` with an outbox. */
 async function forwardWithOutbox(local: NatsServer, uplink: NatsServer, dir: string, file: string) {
@@ -64,25 +42,6 @@ pipelines:
     "the uplink connector to connect",
   );
   return sluice;
-}
-
-/** Waits until the uplink stream holds `total` events; asserts that none is missing. */
-async function assertAllStored(uplink: NatsServer, total: number): Promise<void> {
-  await using up = await client(uplink);
-  const jsm = await manager(up);
-  try {
-    await pollUntil(
-      async () => (await streamCount(jsm)) >= total ? true : undefined,
-      60_000,
-      `${total} events in the uplink stream`,
-    );
-  } catch (e) {
-    const stored = await streamCount(jsm);
-    throw new Error(`${total - stored} of ${total} events lost (${stored} stored)`, { cause: e });
-  }
-  const ids = await storedIds(up, total);
-  assert.deepEqual(ids.missing(total), []);
-  assert.equal(await streamCount(jsm), total, "duplicates were dropped by Nats-Msg-Id");
 }
 
 Deno.test("core sink + outbox: uplink SIGKILLed mid-stream loses 0 of 20,000 events", async () => {
@@ -125,12 +84,7 @@ Deno.test("core sink + outbox: uplink frozen, then SIGKILLed: what sat unread in
   // on a congested link) when the server dies: sent, never received, never confirmed.
   Deno.kill(uplink.pid!, "SIGSTOP");
   await publishEvents(nc, "ev.a", 6_000, 6_000, 500);
-  await uplink.kill();
-  await sluice.waitForLog(
-    (r) => r.msg === "connector disconnected" && r.connector === "uplink",
-    20_000,
-    "Sluice to see the uplink gone",
-  );
+  await killUplink(uplink, sluice);
   await uplink.restart();
   await publishEvents(nc, "ev.a", 12_000, total - 12_000, 500);
   await assertAllStored(uplink, total);

@@ -12,6 +12,7 @@ import { runSluice, SluiceProcess } from "../dev/sluice_process.ts";
 import { Collector, pollUntil } from "../dev/wait.ts";
 import type { HealthSnapshot } from "../src/health/snapshot.ts";
 import type { Heartbeat } from "../src/health/nats.ts";
+import { killUplink } from "./_delivery.ts";
 
 async function status(url: string): Promise<HealthSnapshot> {
   const r = await fetch(`${url}/status`);
@@ -67,12 +68,7 @@ health:
     nc.subscribe("sluice.heartbeat.gw-test", {
       callback: (_e, m) => beats.push(m.json() as Heartbeat),
     });
-    await uplink.kill();
-    await sluice.waitForLog(
-      (r) => r.msg === "connector disconnected" && r.connector === "uplink",
-      15_000,
-      "the uplink to be seen as down",
-    );
+    await killUplink(uplink, sluice);
     const payload = JSON.stringify({ pad: "x".repeat(200) });
     for (let i = 0; i < 200; i++) nc.publish("ev.a", payload);
     await nc.flush();

@@ -1,20 +1,21 @@
 // Store-and-forward outbox against real nats-servers: a local server for sources and an "uplink"
 // server (JetStream) for sinks, which is killed, paused and restarted under Sluice.
 import assert from "node:assert/strict";
-import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../dev/nats_server.ts";
 import type { SluiceProcess } from "../dev/sluice_process.ts";
 import { pollUntil, withTimeout } from "../dev/wait.ts";
 import {
+  assertAllStored,
   client,
   configDir,
-  IdCollector,
   manager,
   natsConnector,
   publishEvents,
   rssKiB,
   startSluice,
+  storedIds,
+  streamCount,
 } from "./_delivery.ts";
 
 function config(
@@ -40,28 +41,6 @@ async function upStream(uplink: NatsServer): Promise<JetStreamManager & AsyncDis
   const nc = await client(uplink);
   const jsm = await manager(nc);
   return Object.assign(jsm, { [Symbol.asyncDispose]: () => nc.close() });
-}
-
-/** Reads every message of stream UP and collects the event ids. */
-async function storedIds(nc: NatsConnection, expected: number): Promise<IdCollector> {
-  const ids = new IdCollector();
-  const consumer = await jetstream(nc).consumers.get("UP", {
-    deliver_policy: DeliverPolicy.All,
-  });
-  while (ids.arrivals < expected) {
-    const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
-    let got = 0;
-    for await (const m of batch) {
-      ids.add(m.data);
-      got++;
-    }
-    if (got === 0) break;
-  }
-  return ids;
-}
-
-async function streamCount(jsm: JetStreamManager): Promise<number> {
-  return (await jsm.streams.info("UP")).state.messages;
 }
 
 /** Starts Sluice and waits until its uplink connector is connected (it connects in the background). */
@@ -101,17 +80,8 @@ Deno.test("uplink SIGKILLed mid-stream: every event reaches the uplink once it i
   await uplink.restart();
   await publishEvents(nc, "ev.a", 12_000, total - 12_000, 500);
 
-  await using jsm = await upStream(uplink);
-  await pollUntil(
-    async () => (await streamCount(jsm)) >= total ? true : undefined,
-    90_000,
-    `${total} events in the uplink stream`,
-  );
-  await using up = await client(uplink);
-  const ids = await storedIds(up, total);
-  assert.deepEqual(ids.missing(total), []);
-  // Duplicates of retries and replays were dropped by the stream (Nats-Msg-Id).
-  assert.equal(await streamCount(jsm), total);
+  // Duplicates of retries and replays are dropped by the stream (Nats-Msg-Id).
+  await assertAllStored(uplink, total, 90_000);
   await sluice.stop(30_000);
   const s = summary(sluice);
   assert.equal(s.in, total);
@@ -139,15 +109,7 @@ Deno.test("a PubAck failure learned after send, uplink up, falls back into the o
   assert.match(String(kept.reason), /no stream captures subject "up\.events"/);
   await using jsm = await upStream(uplink);
   await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
-  await pollUntil(
-    async () => (await streamCount(jsm)) >= total ? true : undefined,
-    30_000,
-    `${total} events in the uplink stream`,
-  );
-  await using up = await client(uplink);
-  const ids = await storedIds(up, total);
-  assert.deepEqual(ids.missing(total), []);
-  assert.equal(await streamCount(jsm), total);
+  await assertAllStored(uplink, total, 30_000);
   await sluice.stop(30_000);
   const s = summary(sluice);
   assert.equal(s.in, total);
@@ -189,13 +151,7 @@ Deno.test("stopped while PubAcks are outstanding, Sluice keeps the unconfirmed e
   await using jsm = await upStream(uplink);
   await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
   await using _again = await startWithUplink(cfg.file);
-  await pollUntil(
-    async () => (await streamCount(jsm)) >= total ? true : undefined,
-    30_000,
-    `${total} events in the uplink stream after the restart`,
-  );
-  const ids = await storedIds(up, total);
-  assert.deepEqual(ids.missing(total), []);
+  await assertAllStored(uplink, total, 30_000);
 });
 
 Deno.test("the outbox survives a Sluice restart and is sent when the uplink returns", async () => {
