@@ -272,3 +272,28 @@ Deno.test("with permissions that allow replies only under an inbox prefix, the p
     await nc.close();
   }
 });
+
+Deno.test("a closed tracker's PubAck subscription is gone from the server", async () => {
+  await using server = await NatsServer.start({ jetstream: true });
+  const nc = await connect({ servers: server.url, name: "puback-close" });
+  try {
+    const tracker = new PubAckTracker(nc, 5000, "_PA", logs().log);
+    await nc.flush();
+    const inbox = (subs: string[] | undefined) => (subs ?? []).some((s) => s.startsWith("_PA."));
+    await server.waitForConnection(
+      (c) => c.name === "puback-close" && inbox(c.subscriptions_list),
+      10_000,
+      "the tracker's subscription on the server",
+    );
+    tracker.close();
+    await nc.flush();
+    await server.waitForConnection(
+      (c) => c.name === "puback-close" && !inbox(c.subscriptions_list),
+      10_000,
+      "the tracker's subscription to be gone",
+    );
+    assert.equal(tracker.usable, false);
+  } finally {
+    await nc.close();
+  }
+});
