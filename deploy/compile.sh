@@ -47,7 +47,7 @@ say() { printf 'compile: %s\n' "$*" >&2; }
 # executable cannot carry.
 flags() {
   printf '%s\n' \
-    "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation" \
+    "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation,--no-incremental-marking" \
     "--allow-read=$CONFIG_DIR,$STATE_DIR" \
     "--allow-write=$STATE_DIR" \
     "--allow-env=$ALLOW_ENV,LOG_TOKENS,LOG_STREAM" \

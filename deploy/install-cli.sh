@@ -88,7 +88,7 @@ if [[ -n "\$text" ]]; then mapfile -t flags <<<"\$text"; fi
 # young generation of 1 MiB per semi-space, optimising compiles on the main thread, and glibc
 # giving freed memory back to the system instead of keeping it for later.
 export MALLOC_TRIM_THRESHOLD_=131072
-exec "\$DENO" run --no-config --no-prompt --v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation "\${flags[@]}" \\
+exec "\$DENO" run --no-config --no-prompt --v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation,--no-incremental-marking "\${flags[@]}" \\
   "\$PROGRAM" "\$@"
 EOF
 chmod 0755 "$bin.new"

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { REPO_ROOT } from "../dev/sluice_process.ts";
 import { compileFlags, taskDenoFlags, taskEnv } from "../dev/tasks.ts";
 
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation";
+const V8_FLAGS =
+  "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation,--no-incremental-marking";
 const MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_=131072";
 
 Deno.test("the start task runs Sluice with the memory settings", async () => {
