@@ -13,7 +13,7 @@
 import type { Filter } from "../filter/filter.ts";
 import type { Logger } from "../log.ts";
 import type { PipelineCounters } from "./counters.ts";
-import { OutboundMessage } from "./outbound.ts";
+import { origin } from "./outbound.ts";
 import { ABSORBED, DROPPED, oneLine, type Outcome, Rejection } from "./outcome.ts";
 import type {
   Acknowledger,
@@ -70,7 +70,7 @@ export class AcknowledgingPath {
       const acker = this.#reported.get(out);
       if (acker === undefined) return;
       this.#reported.delete(out);
-      const msg = out instanceof OutboundMessage ? out.from : out;
+      const msg = origin(out);
       this.#conclude(msg, acker, [failure])?.catch((e) => this.#settleFailed(e, acker));
     },
   };
@@ -101,10 +101,7 @@ export class AcknowledgingPath {
       return;
     }
     if (this.#settled(msg, outcome, acker)) return;
-    const results = this.#sendConfirmed(msg, outcome, decoded);
-    const failures: (SendFailure | undefined)[] = [];
-    for (const result of results) failures.push(result instanceof Promise ? await result : result);
-    await this.#conclude(msg, acker, failures);
+    await this.#concludeLater(msg, acker, this.#sendConfirmed(msg, outcome, decoded));
   }
 
   /**

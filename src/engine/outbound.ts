@@ -40,3 +40,11 @@ export class OutboundMessage implements InboundMessage {
     return this.#from.tokenSeparator;
   }
 }
+
+/**
+ * The message an event came from: `msg` itself, or what an {@link OutboundMessage} was made
+ * from. A failure reported for what a sink was given dead-letters the original.
+ */
+export function origin(msg: InboundMessage): InboundMessage {
+  return msg instanceof OutboundMessage ? msg.from : msg;
+}

@@ -9,7 +9,7 @@
  * @module
  */
 import { DecodeError, decodeJson, encodeJson } from "../codecs/json.ts";
-import { OutboundMessage } from "./outbound.ts";
+import { origin, OutboundMessage } from "./outbound.ts";
 import { AcknowledgingPath } from "./acknowledging.ts";
 import { ABSORBED, DROPPED, oneLine, type Outcome, Rejection } from "./outcome.ts";
 import type { EndpointDecl, PipelineDecl } from "../config/config.ts";
@@ -114,7 +114,7 @@ export class Pipeline {
   /** Where sinks report failures they learn after `send` returned, on the unacknowledged path. */
   readonly #report: SendReport = {
     failed: (msg, failure) => {
-      this.#sinkFailed(msg instanceof OutboundMessage ? msg.from : msg, failure);
+      this.#sinkFailed(origin(msg), failure);
     },
   };
   readonly #stamp = (): void => {

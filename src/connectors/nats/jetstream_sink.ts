@@ -1,9 +1,9 @@
 /**
  * A JetStream subject as a pipeline sink (`jetstream: true`): every event is published with a
  * reply subject of the sink's {@link PubAckTracker} and counts as accepted only once its PubAck
- * arrived, so an acknowledging source acks it only when the stream has stored it. Failed attempts are retried with exponential
- * backoff; a `msg_id:` setting gives each message a stable `Nats-Msg-Id` so that the stream stores
- * a retried or replayed message once.
+ * arrived, so an acknowledging source acks it only when the stream has stored it. Failed attempts
+ * are retried with exponential backoff; a `msg_id:` setting gives each message a stable
+ * `Nats-Msg-Id` so that the stream stores a retried or replayed message once.
  *
  * @module
  */
