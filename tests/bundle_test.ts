@@ -220,8 +220,9 @@ Deno.test("what an executable embeds is found statically: import() only of a fix
       path.startsWith("src/") || path === "deno.json",
       `${path}: the program imports only from src/`,
     );
-    // A module loaded only when configured (MQTT.js) is imported with a string literal: the
-    // graph resolves it, so the bundle and an executable embed it like any other.
+    // A module loaded only when configured (MQTT.js, the JetStream, KV and services clients, re2js)
+    // is a local module imported with a string literal: the graph resolves it, so the bundle and
+    // an executable embed it like any other.
     for (const d of (m.dependencies ?? []).filter((d) => d.isDynamic)) {
       assert.ok(
         d.code?.specifier?.startsWith(`file://${REPO_ROOT}src/`),

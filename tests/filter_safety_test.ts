@@ -10,7 +10,10 @@ import {
   FilterCompileError,
   FilterEvalError,
 } from "../src/filter/filter.ts";
-import { MAX_DYNAMIC_PATTERN } from "../src/filter/re2.ts";
+import { loadRe2, MAX_DYNAMIC_PATTERN } from "../src/filter/re2.ts";
+
+// Compiling `matches` needs re2js loaded, as loading a configuration does (re2_lazy_test.ts).
+await loadRe2();
 
 const META: EventMeta = { subject: "sensors.site-a.temp", headers: undefined };
 

@@ -13,6 +13,7 @@ import { builtinRegistry } from "../connectors/mod.ts";
 import { RuntimeError } from "../errors.ts";
 import { describeTarget, parseKey, pipelineFilters, targetKey } from "../fleet/keys.ts";
 import { validateForDeploy } from "../fleet/validate.ts";
+import { withRe2 } from "../filter/re2.ts";
 import type { FleetInvocation } from "./fleet_args.ts";
 import { table } from "./fleet_format.ts";
 import { EXIT, type Output } from "./run.ts";
@@ -62,7 +63,7 @@ export async function deploy(
   const { texts, errors: readErrors } = await readConfigTexts(inv.operands);
   const { errors } = readErrors.length > 0
     ? { errors: readErrors }
-    : validateForDeploy(texts, { registry: builtinRegistry() });
+    : await withRe2(() => validateForDeploy(texts, { registry: builtinRegistry() }));
   if (errors.length > 0) {
     for (const e of errors) out.err(e.toString());
     out.err(

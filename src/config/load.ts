@@ -19,6 +19,7 @@ import { checkPipeline } from "./pipeline_check.ts";
 import { builtinProcessors, type ProcessorRegistry } from "../processors/mod.ts";
 import { type ConfigText, readConfigTexts } from "./read.ts";
 import { Secrets } from "./secrets.ts";
+import { withRe2 } from "../filter/re2.ts";
 
 export { MAX_DECLARATIONS } from "./merge.ts";
 export type { ConfigText } from "./read.ts";
@@ -48,7 +49,7 @@ export interface LoadOptions {
 export async function loadConfig(paths: readonly string[], options: LoadOptions): Promise<Config> {
   const { texts, errors: readErrors } = await readConfigTexts(paths);
   if (readErrors.length > 0) throw new ConfigErrors(readErrors);
-  const v = validateTexts(texts, options);
+  const v = await withRe2(() => validateTexts(texts, options));
   // Written by the connector type about a file it names: paths, never contents.
   const fileErrors = await checkConnectorFiles(v.connectors);
   const errors = [...v.secrets.redactErrors(v.errors), ...v.secrets.redactUrls(fileErrors)];
@@ -58,7 +59,8 @@ export async function loadConfig(paths: readonly string[], options: LoadOptions)
 
 /**
  * Loads configuration from file texts: the synchronous heart of {@link loadConfig}, free of I/O
- * for tests. Files named by connectors are not checked.
+ * for tests. Files named by connectors are not checked. An expression that calls `matches` needs
+ * re2js loaded first (`loadRe2` in `filter/re2.ts`), as {@link loadConfig} does by itself.
  *
  * @throws {ConfigErrors} listing every problem found.
  */

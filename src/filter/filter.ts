@@ -37,6 +37,7 @@ import {
   compileConstantPattern,
   PatternError,
   registerRe2,
+  requireRe2,
   rewriteMatches,
   unrenamed,
 } from "./re2.ts";
@@ -146,6 +147,7 @@ export interface Filter {
  * @returns The compiled filter.
  * @throws {FilterCompileError} When the expression does not parse, does not type-check, or its
  * result type is known and is not `bool`.
+ * @throws {Re2NotLoaded} When it calls `matches` before `loadRe2` (re2.ts).
  */
 export function compileFilter(expression: string, options: ExpressionOptions = {}): Filter {
   const { program, type } = parseChecked(expression);
@@ -174,6 +176,7 @@ export function compileFilter(expression: string, options: ExpressionOptions = {
  * @param options Where `_tokens` splits the address.
  * @returns The compiled expression.
  * @throws {FilterCompileError} When the expression does not parse or does not type-check.
+ * @throws {Re2NotLoaded} When it calls `matches` before `loadRe2` (re2.ts).
  */
 export function compileExpression(expression: string, options: ExpressionOptions = {}): Expression {
   const { program, type } = parseChecked(expression);
@@ -206,7 +209,8 @@ function parseChecked(expression: string): { program: Program; type: string } {
       cause: checked.error,
     });
   }
-  for (const { pattern, offset } of patterns) {
+  if (patterns.calls > 0) requireRe2();
+  for (const { pattern, offset } of patterns.literals) {
     try {
       compileConstantPattern(pattern);
     } catch (err) {

@@ -9,9 +9,15 @@
  * cel-js lacks). A constant pattern is compiled once, when the expression is compiled; a pattern
  * computed per event is compiled on first use and kept in a small bounded cache.
  *
+ * re2js is loaded only for a configuration that uses `matches` (`re2_library.ts`): about 1 MiB of a
+ * gateway's idle memory from source. Compiling is synchronous and loading a module is not, so
+ * compiling an expression that calls `matches` before {@linkcode loadRe2} throws
+ * {@linkcode Re2NotLoaded}, and {@linkcode withRe2} runs a validation again once re2js is loaded:
+ * what `check`, `run`, a reload and a fleet deployment do.
+ *
  * @module
  */
-import { RE2JS } from "re2js";
+import type { RE2JS } from "re2js";
 
 /** Name the member form `s.matches(p)` is renamed to; messages show it as `matches`. */
 export const MATCHES_RE2 = "matches_re2";
@@ -37,6 +43,60 @@ export class PatternError extends SyntaxError {
   }
 }
 
+/**
+ * Thrown when an expression that calls `matches` is compiled before {@linkcode loadRe2}: a signal
+ * for {@linkcode withRe2}, never a configuration error.
+ */
+export class Re2NotLoaded extends Error {
+  /** Stable code. */
+  readonly code = "re2_not_loaded";
+
+  constructor() {
+    super("matches needs re2js, which is not loaded: compile through withRe2 (src/filter/re2.ts)");
+    this.name = "Re2NotLoaded";
+  }
+}
+
+/** re2js's compiler, once {@linkcode loadRe2} loaded it. */
+let re2: typeof RE2JS | undefined;
+
+/** Loads re2js, once; later calls return at once. */
+export async function loadRe2(): Promise<void> {
+  re2 ??= (await import("./re2_library.ts")).RE2JS;
+}
+
+/** Whether re2js is loaded: after {@linkcode loadRe2}, or a validation that needed it. */
+export function re2Loaded(): boolean {
+  return re2 !== undefined;
+}
+
+/**
+ * Runs `compile` (a validation that may compile expressions); when one of them calls `matches`
+ * before re2js is loaded, loads it and runs `compile` again. `compile` must be free of side
+ * effects besides its result, as validating configuration texts is.
+ *
+ * @param compile The validation.
+ * @returns What `compile` returned.
+ */
+export async function withRe2<T>(compile: () => T): Promise<T> {
+  if (re2 !== undefined) return compile();
+  try {
+    return compile();
+  } catch (e) {
+    if (!(e instanceof Re2NotLoaded)) throw e;
+  }
+  await loadRe2();
+  return compile();
+}
+
+/**
+ * Throws {@linkcode Re2NotLoaded} unless re2js is loaded: called when an expression being compiled
+ * calls `matches`.
+ */
+export function requireRe2(): void {
+  if (re2 === undefined) throw new Re2NotLoaded();
+}
+
 /** Patterns that appear as literals in compiled expressions: compiled once, never evicted. */
 const constants = new Map<string, RE2JS>();
 /** Patterns computed per event, most recently used last. */
@@ -49,8 +109,9 @@ const dynamic = new Map<string, RE2JS>();
  * @returns The compiled pattern.
  */
 function compile(pattern: string): RE2JS {
+  if (re2 === undefined) throw new Re2NotLoaded();
   try {
-    return RE2JS.compile(pattern);
+    return re2.compile(pattern);
   } catch (e) {
     const reason = e instanceof Error ? e.message.replace(/\s+/g, " ") : String(e);
     throw new PatternError(pattern, reason, { cause: e });
@@ -130,16 +191,25 @@ export interface LiteralPattern {
   offset: number;
 }
 
+/** What {@linkcode rewriteMatches} found. */
+export interface MatchesCalls {
+  /** How many `matches` calls the expression makes, in either form. */
+  calls: number;
+  /** Their literal patterns, in no particular order. */
+  literals: LiteralPattern[];
+}
+
 /**
  * Renames the member calls `s.matches(p)` of a parsed (not yet checked) expression to
  * {@linkcode MATCHES_RE2}, and returns the literal patterns of all `matches` calls so that the
  * caller compiles them (reporting an invalid one at its offset).
  *
  * @param ast The root node cel-js's `parse` returned.
- * @returns The literal patterns, in no particular order.
+ * @returns The calls found, with their literal patterns.
  */
-export function rewriteMatches(ast: unknown): LiteralPattern[] {
+export function rewriteMatches(ast: unknown): MatchesCalls {
   const literals: LiteralPattern[] = [];
+  let calls = 0;
   const seen = new Set<object>();
   const visit = (node: unknown): void => {
     if (typeof node !== "object" || node === null || seen.has(node)) return;
@@ -155,8 +225,10 @@ export function rewriteMatches(ast: unknown): LiteralPattern[] {
       // rcall: [name, receiver, [args]]; call: [name, [args]].
       if (n.op === "rcall" && args[0] === "matches" && isList(args[2], 1)) {
         args[0] = MATCHES_RE2;
+        calls++;
         literal(args[2][0]);
       } else if (n.op === "call" && args[0] === "matches" && isList(args[1], 2)) {
+        calls++;
         literal(args[1][1]);
       }
     }
@@ -169,7 +241,7 @@ export function rewriteMatches(ast: unknown): LiteralPattern[] {
     }
   };
   visit(ast);
-  return literals;
+  return { calls, literals };
 }
 
 /** A cel-js message shows the renamed function as the user wrote it. */

@@ -27,6 +27,7 @@ import { fleetService } from "./service.ts";
 import { type AppliedPipeline, readState, writeState } from "./state.ts";
 import type { ValidateOptions } from "./validate.ts";
 import { compareText } from "../order.ts";
+import { withRe2 } from "../filter/re2.ts";
 
 /** Pause before trying the control plane again after a failure (bucket missing, refused). */
 export const RETRY_MS = 2_000;
@@ -108,7 +109,7 @@ export class FleetAgent {
         error: e instanceof Error ? e.message : String(e),
       });
     }
-    const composed = this.#compose(local);
+    const composed = await withRe2(() => this.#compose(local));
     this.#applied = composed.applied;
     this.#outcomes = composed.outcomes;
     return composed.config;
@@ -206,7 +207,7 @@ export class FleetAgent {
     const engine = this.#engine;
     const local = this.#local;
     if (!engine || !local) throw new Error("the fleet agent is not started");
-    const composed = this.#compose(local);
+    const composed = await withRe2(() => this.#compose(local));
     const plan = await engine.apply(composed.config);
     this.#applied = composed.applied;
     this.#outcomes = composed.outcomes;

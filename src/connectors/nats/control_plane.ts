@@ -1,14 +1,13 @@
 /**
  * The fleet control plane over one NATS connection: JetStream KV watches (one per key filter,
  * since nats-server 2.9 takes one filter subject per consumer) and a service of the NATS services
- * protocol. Nothing here knows what the fleet stores; `src/fleet/` gives the meaning.
+ * protocol. Nothing here knows what the fleet stores; `src/fleet/` gives the meaning. The JetStream,
+ * KV and services clients are imported on first use: only a gateway with `fleet:` needs them.
  *
  * @module
  */
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Svcm } from "@nats-io/services";
+import type { Svcm } from "@nats-io/services";
 import type {
   ControlPlane,
   KeyValueChange,
@@ -43,6 +42,7 @@ export class NatsControlPlane implements ControlPlane {
     onChange: (change: KeyValueChange) => void,
     domain?: string,
   ): Promise<KeyValueWatch> {
+    const { jetstream, Kvm } = await import("./control_library.ts");
     const kv = await new Kvm(domain ? jetstream(this.#nc, { domain }) : this.#nc).open(bucket);
     const stops: (() => void)[] = [];
     const readies: Promise<void>[] = [];
@@ -99,7 +99,8 @@ export class NatsControlPlane implements ControlPlane {
   async addService(spec: ServiceSpec): Promise<{ stop(): Promise<void> }> {
     // @nats-io/services 3.0.0-25 is typed against an older nats-core; at run time it takes ours.
     const nc = this.#nc as unknown as ConstructorParameters<typeof Svcm>[0];
-    const service = await new Svcm(nc).add({
+    const { Svcm: Services } = await import("./control_library.ts");
+    const service = await new Services(nc).add({
       name: spec.name,
       version: spec.version,
       description: spec.description,

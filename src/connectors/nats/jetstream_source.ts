@@ -11,17 +11,7 @@
  *
  * @module
  */
-import {
-  AckPolicy,
-  type ConsumerConfig,
-  type ConsumerMessages,
-  DeliverPolicy,
-  jetstream,
-  type JetStreamManager,
-  jetstreamManager,
-  type JsMsg,
-  StorageType,
-} from "@nats-io/jetstream";
+import type { ConsumerConfig, ConsumerMessages, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Acknowledger, MessageHandler, Source } from "../../engine/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
@@ -36,6 +26,9 @@ const MAX_NAK_FACTOR = 60;
 const MIN_DRAIN_WAIT_MS = 10_000;
 
 const NANOS_PER_MS = 1_000_000;
+
+/** The JetStream client library, imported when a JetStream source starts. */
+type JetStreamLibrary = typeof import("./jetstream_library.ts");
 
 /** Consumes one stream through a durable pull consumer. */
 export class JetStreamSource implements Source {
@@ -69,9 +62,11 @@ export class JetStreamSource implements Source {
 
   async start(handler: MessageHandler): Promise<void> {
     const nc = this.#connector.connection;
+    // Loaded here, not at start-up: a gateway without JetStream does not hold the client.
+    const js = await import("./jetstream_library.ts");
     let jsm: JetStreamManager;
     try {
-      jsm = await jetstreamManager(nc);
+      jsm = await js.jetstreamManager(nc);
     } catch (e) {
       throw new RuntimeError(
         "jetstream",
@@ -79,9 +74,12 @@ export class JetStreamSource implements Source {
         { cause: e },
       );
     }
-    await this.#ensureStream(jsm);
-    await this.#ensureConsumer(jsm);
-    const consumer = await jetstream(nc).consumers.get(this.#config.stream, this.#config.durable);
+    await this.#ensureStream(jsm, js);
+    await this.#ensureConsumer(jsm, js);
+    const consumer = await js.jetstream(nc).consumers.get(
+      this.#config.stream,
+      this.#config.durable,
+    );
     const batch = this.#config.batch ?? Math.min(this.#config.max_ack_pending, DEFAULT_BATCH);
     this.#messages = await consumer.consume({
       max_messages: batch,
@@ -158,7 +156,7 @@ export class JetStreamSource implements Source {
     return this.#config.nak_delay * factor;
   }
 
-  async #ensureStream(jsm: JetStreamManager): Promise<void> {
+  async #ensureStream(jsm: JetStreamManager, js: JetStreamLibrary): Promise<void> {
     const { stream, create_stream: create } = this.#config;
     try {
       await jsm.streams.info(stream);
@@ -175,23 +173,27 @@ export class JetStreamSource implements Source {
       }
     }
     try {
-      await jsm.streams.add({ name: stream, subjects: [this.#subject], storage: StorageType.File });
+      await jsm.streams.add({
+        name: stream,
+        subjects: [this.#subject],
+        storage: js.StorageType.File,
+      });
       this.#log.info("jetstream stream created", { subjects: this.#subject });
     } catch (e) {
       throw this.#error(`cannot create stream "${stream}"`, e);
     }
   }
 
-  async #ensureConsumer(jsm: JetStreamManager): Promise<void> {
+  async #ensureConsumer(jsm: JetStreamManager, js: JetStreamLibrary): Promise<void> {
     const c = this.#config;
     const wanted: Partial<ConsumerConfig> = {
       "durable_name": c.durable,
-      "ack_policy": AckPolicy.Explicit,
+      "ack_policy": js.AckPolicy.Explicit,
       "deliver_policy": c.deliver === "new"
-        ? DeliverPolicy.New
+        ? js.DeliverPolicy.New
         : c.deliver === "last"
-        ? DeliverPolicy.Last
-        : DeliverPolicy.All,
+        ? js.DeliverPolicy.Last
+        : js.DeliverPolicy.All,
       "ack_wait": c.ack_wait * NANOS_PER_MS,
       "max_ack_pending": c.max_ack_pending,
       "max_deliver": c.max_deliver,
