@@ -22,7 +22,7 @@ const record: OutboxRecord = {
 };
 
 let n = 0;
-function open(name: string): Outbox {
+function open(name: string): Promise<Outbox> {
   return Outbox.open({
     path: `${dir}/${name}-${n++}.db`,
     maxBytes: 1024 * 1024 * 1024,
@@ -30,7 +30,7 @@ function open(name: string): Outbox {
   });
 }
 
-const burst = open("burst");
+const burst = await open("burst");
 Deno.bench("append 1000 events in one turn, await durability (one fsync)", {
   group: "append",
   baseline: true,
@@ -40,12 +40,12 @@ Deno.bench("append 1000 events in one turn, await durability (one fsync)", {
   await Promise.all(appends);
 });
 
-const single = open("single");
+const single = await open("single");
 Deno.bench("append 1 event, await durability (one fsync each)", { group: "append" }, async () => {
   await single.append(record);
 });
 
-const replay = open("replay");
+const replay = await open("replay");
 Deno.bench(
   "replay: read 512 events and delete them (one fsync)",
   { group: "replay" },

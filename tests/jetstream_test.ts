@@ -207,6 +207,34 @@ pipelines:
   assert.equal(summary?.errors, 0);
 });
 
+Deno.test("a core sink with msg_id: hash sets Nats-Msg-Id, and a stream stores duplicates once", async () => {
+  // A Sluice of its own: no JetStream sink in it loads the hash for this one.
+  await using server = await NatsServer.start({ jetstream: true });
+  await using nc = await client(server);
+  const jsm = await manager(nc);
+  await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
+  await using cfg = await configDir(`connectors:\n${natsConnector("local", server.url)}
+pipelines:
+  to-stream:
+    source: { connector: local, subject: ev.> }
+    sinks: [{ connector: local, subject: up.core, msg_id: hash }]
+`);
+  await using sluice = await startSluice(cfg.file);
+  for (let i = 0; i < 100; i++) {
+    nc.publish("ev.a", event(i));
+    nc.publish("ev.a", event(i));
+  }
+  await nc.flush();
+  await sluice.stop();
+  // A core publish is not confirmed, but the stream dedupes it by the header all the same.
+  const info = await jsm.streams.info("UP");
+  assert.equal(info.state.messages, 100);
+  const stored = await jsm.streams.getMessage("UP", { seq: 1 });
+  assert.match(stored?.header.get("Nats-Msg-Id") ?? "", /^[A-Za-z0-9_-]{43}$/);
+  const summary = sluice.records.find((r) => r.msg === "pipeline summary");
+  assert.deepEqual([summary?.in, summary?.errors], [200, 0]);
+});
+
 Deno.test("a JetStream source on a missing stream fails to start with a clear error", async () => {
   await using server = await NatsServer.start({ jetstream: true });
   await using cfg = await configDir(

@@ -6,10 +6,12 @@
  *
  * Only the sink that owns an outbox reads and deletes from it; the database is opened with an
  * exclusive lock so that a second process (or a second sink naming the same path) fails clearly.
+ * `node:sqlite` is imported by the first {@linkcode Outbox.open}: a gateway without `buffer:` does
+ * not load it (docs/performance.md, "Memory").
  *
  * @module
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { RuntimeError } from "../errors.ts";
 
 /** What a full outbox does with one more event. */
@@ -126,12 +128,13 @@ export class Outbox {
    *
    * @example Open, append, read back
    * ```ts ignore
-   * const outbox = Outbox.open({ path: "/var/lib/sluice/uplink.db", maxBytes: 64 << 20, overflow: "drop_oldest" });
+   * const outbox = await Outbox.open({ path: "/var/lib/sluice/uplink.db", maxBytes: 64 << 20, overflow: "drop_oldest" });
    * await outbox.append({ subject: "a", data: new Uint8Array([123, 125]), headers: undefined, extra: undefined, hasEvent: true });
    * outbox.head(10); // [{ seq: 1, subject: "a", ... }]
    * ```
    */
-  static open(options: OutboxOptions): Outbox {
+  static async open(options: OutboxOptions): Promise<Outbox> {
+    const { DatabaseSync } = await import("node:sqlite");
     const dir = options.path.includes("/")
       ? options.path.slice(0, options.path.lastIndexOf("/"))
       : "";

@@ -208,11 +208,12 @@ export class Pipeline {
     });
     // An acknowledging source acks only what the sinks' servers confirmed.
     const options = { confirm: this.#source.acknowledges === true };
-    const sink = (e: EndpointDecl): Sink => {
+    const sink = async (e: EndpointDecl): Promise<Sink> => {
       const inner = this.#lookup(e.connector).createSink(e.settings, this.name, options);
+      await inner.open?.();
       if (!e.buffer) return inner;
       const counters = this.counters;
-      const outbox = Outbox.open({
+      const outbox = await Outbox.open({
         path: e.buffer.path,
         maxBytes: e.buffer.maxSize,
         overflow: e.buffer.overflow,
@@ -226,8 +227,9 @@ export class Pipeline {
       return buffered;
     };
     try {
-      this.#sinks = this.decl.sinks.map(sink);
-      this.#deadLetter = this.decl.deadLetter ? sink(this.decl.deadLetter) : undefined;
+      this.#sinks = [];
+      for (const e of this.decl.sinks) this.#sinks.push(await sink(e));
+      this.#deadLetter = this.decl.deadLetter ? await sink(this.decl.deadLetter) : undefined;
     } catch (e) {
       // An outbox that cannot be opened stops the start; let go of what was opened already.
       await this.#closeSinks();

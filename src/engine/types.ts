@@ -168,6 +168,11 @@ export interface Sink {
    * handing them to a client that cannot deliver them. Absent means always ready.
    */
   ready?(): boolean;
+  /**
+   * Loads what the sink needs before its first `send` (e.g. the hash of `msg_id:`); called once,
+   * right after the sink is created. Absent means nothing to load.
+   */
+  open?(): Promise<void>;
   /** Lets go of what the sink holds (e.g. an outbox file); called once, after the last `flush`. */
   close?(): Promise<void>;
 }

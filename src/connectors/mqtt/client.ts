@@ -15,7 +15,6 @@
  */
 import { Overflow } from "../../engine/overflow.ts";
 import { SharedUse } from "../../engine/shared_use.ts";
-import { Buffer } from "node:buffer";
 import type {
   IClientPublishOptions,
   IConnackPacket,
@@ -51,6 +50,12 @@ import { Router } from "./router.ts";
 import type { MqttConnectorConfig, MqttSinkConfig, MqttSourceConfig } from "./schema.ts";
 import { MqttSink } from "./sink.ts";
 import { MqttSource } from "./source.ts";
+
+/**
+ * Node's Buffer, which MQTT.js takes payloads as; imported with MQTT.js on the first connect (a
+ * static import of `node:buffer` would load it with every Sluice, bundled or not).
+ */
+let NodeBuffer: typeof import("node:buffer").Buffer | undefined;
 
 /** A connection that lasted less than this and was closed by the broker counts as a flap. */
 const STABLE_MS = 10_000;
@@ -318,9 +323,9 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#messagesOut++;
     this.#bytesOut += data.length;
     // A payload from an MQTT source is a Buffer already; others are wrapped without a copy.
-    const payload = Buffer.isBuffer(data)
+    const payload = NodeBuffer!.isBuffer(data)
       ? data
-      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      : NodeBuffer!.from(data.buffer, data.byteOffset, data.byteLength);
     if (qos === 0) {
       client.publish(topic, payload, options, () => this.#confirmed(size));
       return undefined;
@@ -366,7 +371,12 @@ export class MqttConnector implements Connector<MqttSourceConfig, MqttSinkConfig
     this.#firstConnect = first;
     // MQTT.js and the sockets are loaded on the first connect, not with Sluice: a configuration
     // without an MQTT connector never loads them (docs/performance.md, "Memory").
-    const { MqttClient: Client, openSocket } = await import("./library.ts");
+    const [{ MqttClient: Client, socketOpener }, { Buffer }] = await Promise.all([
+      import("./library.ts"),
+      import("node:buffer"),
+    ]);
+    NodeBuffer = Buffer;
+    const openSocket = await socketOpener();
     // Our own stream builder (see socket.ts): each attempt goes to the next URL of the list.
     const client = new Client(() => {
       const urls = this.#config.url;

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import type { IClientOptions } from "mqtt";
 import { RuntimeError } from "../../errors.ts";
 import { describeMissing, missingPermission } from "../../permissions.ts";
@@ -49,7 +48,7 @@ export function clientOptions(c: MqttConnectorConfig, clientId: string): IClient
   if (c.will) {
     options.will = {
       topic: c.will.topic,
-      payload: Buffer.from(c.will.payload),
+      payload: c.will.payload,
       qos: c.will.qos,
       retain: c.will.retain,
     };

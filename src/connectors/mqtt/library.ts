@@ -26,4 +26,4 @@ const exported = clientModule.default as unknown as Client | { default: Client }
 const MqttClient: Client = typeof exported === "function" ? exported : exported.default;
 
 export { MqttClient };
-export { openSocket } from "./socket.ts";
+export { socketOpener } from "./socket.ts";

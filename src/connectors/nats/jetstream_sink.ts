@@ -18,7 +18,7 @@ import type {
 } from "../../engine/types.ts";
 import type { Logger } from "../../log.ts";
 import { buildHeaders, errorText, isMaxPayloadError, type NatsConnector } from "./client.ts";
-import { type MsgIdFn, msgIdFunction } from "./msg_id.ts";
+import { loadMsgIdHash, type MsgIdFn, msgIdFunction } from "./msg_id.ts";
 import { type PubAckError, PubAckTracker, PubAckWaiter } from "./puback.ts";
 import type { JetStreamSinkConfig, NatsSinkConfig } from "./schema.ts";
 import { compileTemplate, isRenderFailure, type SubjectTemplate } from "./template.ts";
@@ -81,6 +81,10 @@ export class JetStreamSink implements Sink {
     this.#msgId = config.msg_id === undefined ? undefined : msgIdFunction(config.msg_id);
     this.#config = config.jetstream;
     this.#log = log;
+  }
+
+  async open(): Promise<void> {
+    if (this.#msgId) await loadMsgIdHash();
   }
 
   send(

@@ -15,7 +15,7 @@ import type {
 import type { NatsSinkConfig } from "./schema.ts";
 import { compileTemplate, isRenderFailure, type SubjectTemplate } from "./template.ts";
 import { buildHeaders, type NatsConnector } from "./client.ts";
-import { type MsgIdFn, msgIdFunction } from "./msg_id.ts";
+import { loadMsgIdHash, type MsgIdFn, msgIdFunction } from "./msg_id.ts";
 
 /**
  * Publishes events to a (possibly templated) subject on a shared connection. `send` answers
@@ -32,6 +32,10 @@ export class NatsSink implements Sink {
     this.#template = compileTemplate(config.subject);
     this.#passHeaders = config.pass_headers;
     this.#msgId = config.msg_id === undefined ? undefined : msgIdFunction(config.msg_id);
+  }
+
+  async open(): Promise<void> {
+    if (this.#msgId) await loadMsgIdHash();
   }
 
   /**
