@@ -1,7 +1,7 @@
 // JetStream source and sink against a real nats-server with JetStream: at-least-once delivery,
 // poison messages, a Sluice crash mid-stream, and deduplication by Nats-Msg-Id.
 import assert from "node:assert/strict";
-import { AckPolicy, jetstream } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../dev/nats_server.ts";
 import { pollUntil, withTimeout } from "../dev/wait.ts";
 import {
@@ -176,7 +176,16 @@ Deno.test("Sluice killed mid-stream and restarted delivers every event at least 
   );
 });
 
-Deno.test("a JetStream sink sets Nats-Msg-Id so the stream stores duplicates once", async () => {
+/**
+ * Runs Sluice with `sinks` (YAML list items) on `ev.>`, into a stream UP on `up.>`, and sends each
+ * of `count` events twice, as a retry or a replay would; then stops Sluice and hands the stream's
+ * manager and the pipeline's summary to `check`.
+ */
+async function sendEachTwice(
+  sinks: string,
+  count: number,
+  check: (jsm: JetStreamManager, summary: Record<string, unknown> | undefined) => Promise<void>,
+): Promise<void> {
   await using server = await NatsServer.start({ jetstream: true });
   await using nc = await client(server);
   const jsm = await manager(nc);
@@ -186,53 +195,48 @@ pipelines:
   to-stream:
     source: { connector: local, subject: ev.> }
     sinks:
-      - { connector: local, subject: up.events, jetstream: true, msg_id: { field: id } }
-      - { connector: local, subject: up.hashed, jetstream: true, msg_id: hash }
-`);
+${sinks}`);
   await using sluice = await startSluice(cfg.file);
-  // Every event twice: a retry or a replay looks like this to the stream.
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < count; i++) {
     nc.publish("ev.a", event(i));
     nc.publish("ev.a", event(i));
   }
   await nc.flush();
   await sluice.stop();
-  const info = await jsm.streams.info("UP", { subjects_filter: ">" });
-  assert.equal(info.state.subjects?.["up.events"], 200);
-  assert.equal(info.state.subjects?.["up.hashed"], 200);
-  const stored = await jsm.streams.getMessage("UP", { seq: 1 });
-  assert.equal(stored?.header.get("Nats-Msg-Id"), "e-0");
-  const summary = sluice.records.find((r) => r.msg === "pipeline summary");
-  assert.equal(summary?.in, 400);
-  assert.equal(summary?.errors, 0);
+  await check(jsm, sluice.records.find((r) => r.msg === "pipeline summary"));
+}
+
+Deno.test("a JetStream sink sets Nats-Msg-Id so the stream stores duplicates once", async () => {
+  await sendEachTwice(
+    `      - { connector: local, subject: up.events, jetstream: true, msg_id: { field: id } }
+      - { connector: local, subject: up.hashed, jetstream: true, msg_id: hash }
+`,
+    200,
+    async (jsm, summary) => {
+      const info = await jsm.streams.info("UP", { subjects_filter: ">" });
+      assert.equal(info.state.subjects?.["up.events"], 200);
+      assert.equal(info.state.subjects?.["up.hashed"], 200);
+      const stored = await jsm.streams.getMessage("UP", { seq: 1 });
+      assert.equal(stored?.header.get("Nats-Msg-Id"), "e-0");
+      assert.deepEqual([summary?.in, summary?.errors], [400, 0]);
+    },
+  );
 });
 
 Deno.test("a core sink with msg_id: hash sets Nats-Msg-Id, and a stream stores duplicates once", async () => {
   // A Sluice of its own: no JetStream sink in it loads the hash for this one.
-  await using server = await NatsServer.start({ jetstream: true });
-  await using nc = await client(server);
-  const jsm = await manager(nc);
-  await jsm.streams.add({ name: "UP", subjects: ["up.>"] });
-  await using cfg = await configDir(`connectors:\n${natsConnector("local", server.url)}
-pipelines:
-  to-stream:
-    source: { connector: local, subject: ev.> }
-    sinks: [{ connector: local, subject: up.core, msg_id: hash }]
-`);
-  await using sluice = await startSluice(cfg.file);
-  for (let i = 0; i < 100; i++) {
-    nc.publish("ev.a", event(i));
-    nc.publish("ev.a", event(i));
-  }
-  await nc.flush();
-  await sluice.stop();
-  // A core publish is not confirmed, but the stream dedupes it by the header all the same.
-  const info = await jsm.streams.info("UP");
-  assert.equal(info.state.messages, 100);
-  const stored = await jsm.streams.getMessage("UP", { seq: 1 });
-  assert.match(stored?.header.get("Nats-Msg-Id") ?? "", /^[A-Za-z0-9_-]{43}$/);
-  const summary = sluice.records.find((r) => r.msg === "pipeline summary");
-  assert.deepEqual([summary?.in, summary?.errors], [200, 0]);
+  await sendEachTwice(
+    "      - { connector: local, subject: up.core, msg_id: hash }\n",
+    100,
+    async (jsm, summary) => {
+      // A core publish is not confirmed, but the stream dedupes it by the header all the same.
+      const info = await jsm.streams.info("UP");
+      assert.equal(info.state.messages, 100);
+      const stored = await jsm.streams.getMessage("UP", { seq: 1 });
+      assert.match(stored?.header.get("Nats-Msg-Id") ?? "", /^[A-Za-z0-9_-]{43}$/);
+      assert.deepEqual([summary?.in, summary?.errors], [200, 0]);
+    },
+  );
 });
 
 Deno.test("a JetStream source on a missing stream fails to start with a clear error", async () => {
