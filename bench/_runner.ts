@@ -180,10 +180,17 @@ export class Bench {
         yaml = yaml.replace(/^( +max_ack_pending: )\d+$/m, `$1${this.#o.jsMaxAckPending}`);
       }
       await Deno.writeTextFile(`${dir}/bench.yaml`, yaml);
+      // With the V8 flags of the runs: V8 takes Deno's cache of compiled code only from a run with
+      // the same flags, and a run that cannot compiles again and holds more memory.
       await using check = SluiceProcess.start(["check", dir], {
         runtime: ["deno"],
         entry: this.#bundle,
-        denoFlags: [...this.#programFlags(), ...SLUICE_FLAGS, `--allow-write=${this.#data}`],
+        denoFlags: [
+          ...(this.#o.v8Flags ? [`--v8-flags=${this.#o.v8Flags}`] : []),
+          ...this.#programFlags(),
+          ...SLUICE_FLAGS,
+          `--allow-write=${this.#data}`,
+        ],
         env: this.#env(s),
       });
       const status = await check.status;

@@ -76,7 +76,7 @@ mapfile -t FLAGS < <(flags)
 version="$(deno --version | awk 'NR == 1 { print $2 }')"
 mkdir -p "$DIST"
 bundle="$DIST/sluice.js"
-deno bundle --quiet --output "$bundle" src/main.ts
+deno bundle --quiet --minify --output "$bundle" src/main.ts
 # Characters above U+00FF written as escapes: V8 then holds the source one byte a character.
 deno run --no-config --allow-read="$bundle" --allow-write="$bundle" tools/escape_bundle.ts "$bundle"
 say "bundled $bundle: $(($(stat -c %s "$bundle") / 1024)) KiB"

@@ -61,7 +61,7 @@ if [[ -e "$bin" ]] && ! grep -qs 'Installed by deploy/install-cli.sh' "$bin"; th
 fi
 
 # Built beside the old one and renamed over it, so a running Sluice keeps its file.
-"$deno" bundle --quiet --output "$lib/sluice.new.js" src/main.ts
+"$deno" bundle --quiet --minify --output "$lib/sluice.new.js" src/main.ts
 # Characters above U+00FF written as escapes: V8 then holds the source one byte a character.
 "$deno" run --no-config --allow-read="$lib/sluice.new.js" --allow-write="$lib/sluice.new.js" \
   tools/escape_bundle.ts "$lib/sluice.new.js"
@@ -77,18 +77,21 @@ set -uo pipefail
 export DENO_NO_UPDATE_CHECK=1
 DENO=$(quote "$deno")
 PROGRAM=$(quote "$lib/sluice.js")
+# The memory settings of deploy/compile.sh and the service (docs/performance.md, "Memory"): a
+# young generation of 1 MiB per semi-space, optimising compiles on the main thread, no incremental
+# marking. The short step gets them too: V8 takes Deno's cache of compiled code only from a run
+# with the same flags, and a run that cannot compiles again and holds more memory.
+V8_FLAGS=--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation,--no-incremental-marking
 # This step only reads the configuration (and resolves server names): it needs to read whatever
 # the configuration names and the environment its \${VAR}s come from.
-step=("\$DENO" run --no-config --no-prompt --allow-read --allow-env --allow-sys=hostname --allow-net)
+step=("\$DENO" run --no-config --no-prompt "\$V8_FLAGS" --allow-read --allow-env --allow-sys=hostname --allow-net)
 if [[ "\${1:-}" == permissions ]]; then exec "\${step[@]}" "\$PROGRAM" "\$@"; fi
 text=\$("\${step[@]}" "\$PROGRAM" permissions "\$@") || exit \$?
 flags=()
 if [[ -n "\$text" ]]; then mapfile -t flags <<<"\$text"; fi
-# The memory settings of deploy/compile.sh and the service (docs/performance.md, "Memory"): a
-# young generation of 1 MiB per semi-space, optimising compiles on the main thread, and glibc
-# giving freed memory back to the system instead of keeping it for later.
+# glibc gives freed memory back to the system instead of keeping it for later.
 export MALLOC_TRIM_THRESHOLD_=131072
-exec "\$DENO" run --no-config --no-prompt --v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation,--no-incremental-marking "\${flags[@]}" \\
+exec "\$DENO" run --no-config --no-prompt "\$V8_FLAGS" "\${flags[@]}" \\
   "\$PROGRAM" "\$@"
 EOF
 chmod 0755 "$bin.new"

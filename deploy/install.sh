@@ -120,13 +120,14 @@ fi
 # --- first start --------------------------------------------------------------------------------
 # Deno analyses a new bundle once and caches the result; the process that does so keeps about 50
 # MiB of freed parser memory resident for as long as it runs (docs/performance.md, "Memory").
-# Done here with the service's cache, the service never is that process.
+# Done here with the service's cache and flags (V8 takes the cached compiled code only from a run
+# with the same V8 flags), the service never is that process.
 if $bundle; then
   cache="$ROOT/var/cache/sluice"
   mkdir -p "$cache"
   owner sluice:sluice "$cache"
   warm=(env DENO_DIR="$cache" DENO_NO_UPDATE_CHECK=1 "$deno" run --no-config --no-prompt
-    "$LIB/sluice.js" --version)
+    "${flags[@]}" "$LIB/sluice.js" --version)
   if [[ -z "$ROOT" ]]; then warm=(runuser -u sluice -- "${warm[@]}"); fi
   "${warm[@]}" >/dev/null || die "the installed bundle does not start: ${warm[*]}"
   say "warmed Deno's cache in $cache"

@@ -24,6 +24,25 @@ export const REPO_ROOT: string = fileUrlToPath(new URL("..", import.meta.url));
 /** The Sluice entry point that is run when no other is given. */
 export const DEFAULT_ENTRY: string = `${REPO_ROOT}src/main.ts`;
 
+/**
+ * Environment variable naming another file to run when no entry is given, relative to the
+ * repository root: `SLUICE_ENTRY=dist/sluice.js deno task test` runs the suite's Sluice processes
+ * from the (minified) bundle, to check that it behaves as the source does.
+ */
+export const ENTRY_ENV = "SLUICE_ENTRY";
+
+/**
+ * The entry used when {@linkcode SluiceProcessOptions.entry} is not given.
+ *
+ * @returns {@linkcode ENTRY_ENV}'s file when set (and readable), else {@linkcode DEFAULT_ENTRY}.
+ */
+export function defaultEntry(): string {
+  // The bench reads only its own variables: without the permission, the default.
+  const allowed = Deno.permissions.querySync({ name: "env", variable: ENTRY_ENV }).state;
+  const entry = allowed === "granted" ? Deno.env.get(ENTRY_ENV)?.trim() : undefined;
+  return entry ? `${REPO_ROOT}${entry}` : DEFAULT_ENTRY;
+}
+
 /** Permissions given to Sluice when no other flags are given. */
 export const DEFAULT_DENO_FLAGS: readonly string[] = [
   "--allow-net",
@@ -110,7 +129,7 @@ export interface SluiceProcessOptions {
   /**
    * The program to run: `src/main.ts`, or e.g. a bundled single file.
    *
-   * @default {DEFAULT_ENTRY}
+   * @default {defaultEntry()}
    */
   entry?: string | URL;
   /**
@@ -181,7 +200,7 @@ export class SluiceProcess implements AsyncDisposable {
   static start(args: readonly string[], options: SluiceProcessOptions = {}): SluiceProcess {
     const runtime = options.runtime ?? defaultRuntime();
     if (runtime.length === 0) throw new TypeError("Cannot start Sluice: the runtime is empty");
-    const entry = options.entry === undefined ? DEFAULT_ENTRY : pathOf(options.entry);
+    const entry = options.entry === undefined ? defaultEntry() : pathOf(options.entry);
     const flags = options.denoFlags ?? DEFAULT_DENO_FLAGS;
     return new SluiceProcess([...runtime, "run", ...flags, entry, ...args], options);
   }
