@@ -1,4 +1,4 @@
-// re2js is loaded only for a configuration that calls `matches` (about 2 MiB of idle memory): a
+// re2js is loaded only for a configuration that calls `matches` (about 1 MiB of idle memory): a
 // load without it leaves re2js unloaded, one with it loads re2js and compiles as before, wherever
 // the expression comes from. The tests of this file share one module instance and run in order:
 // the first two need re2js not yet loaded.
@@ -8,9 +8,9 @@ import { builtinRegistry } from "../src/connectors/mod.ts";
 import { ConfigErrors } from "../src/errors.ts";
 import { re2Loaded, Re2NotLoaded } from "../src/filter/re2.ts";
 import { configDir } from "../dev/config_dir.ts";
+import { runSluice } from "../dev/sluice_process.ts";
 
 const registry = builtinRegistry();
-const ROOT = new URL("..", import.meta.url).pathname;
 
 /** A pipeline whose one sink takes the events for which `when` holds (line 11). */
 const config = (when: string) =>
@@ -68,24 +68,15 @@ Deno.test("an invalid pattern is reported at its place after re2js loads", async
 });
 
 /** `sluice check` with the permissions of the `check` task, in a process of its own. */
-async function check(dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
+function check(dir: string) {
+  return runSluice(["check", dir], {
+    denoFlags: [
       `--allow-read=${dir}`,
       "--allow-env=NATS_URL,UPLINK_URL,SLUICE_CLIENT_NAME,LOG_TOKENS,LOG_STREAM",
       "--allow-sys=hostname",
-      "src/main.ts",
-      "check",
-      dir,
     ],
-    cwd: ROOT,
     env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+  });
 }
 
 Deno.test("sluice check with narrow permissions loads re2js for matches", async () => {
